@@ -1,0 +1,564 @@
+"""Digit Sketchpad: draw a digit and watch a Keras MLP trained on MNIST answer live.
+
+Run ``python app.py`` and open http://127.0.0.1:7860 (``PORT``, ``GRADIO_SERVER_NAME``
+and ``GRADIO_SERVER_PORT`` change where it listens). Each stroke sends the drawing to
+the server, which puts it into MNIST format (``mnist_format``) and runs the model that
+``model_store`` names as current; a model published by ``python -m training`` while the
+app runs is served from the next drawing on.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+import mnist_format
+from model_store import ModelStoreError, default_store, list_records, load, load_current
+from model_store.store import CURRENT_FILE
+from teaching import dense_weights, forward
+
+log = logging.getLogger("digit_sketchpad")
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES_DIR = ROOT / "examples"
+NUM_CLASSES = 10
+DIGITS = tuple(range(NUM_CLASSES))
+
+# Below this top probability the answer says it is unsure instead of naming a digit.
+# At 0.6 the default model is unsure on about 1% of MNIST test digits, and on most
+# drawings that are not digits at all.
+UNSURE_BELOW = 0.6
+# Share of the 28x28 field inked above half strength: 13% for an average MNIST digit
+# and under 45% for all but a handful. More than this is a scribble, not a digit.
+SCRIBBLE_INK_FRACTION = 0.45
+# Brush width in canvas pixels: on the 400 px canvas this gives strokes about as thick,
+# relative to the digit, as MNIST's pen.
+CANVAS_SIDE = 400
+BRUSH_SIZE = 22
+ENLARGED_SIDE = 168  # How big "what the model sees" is drawn, in CSS pixels.
+FOLLOW_CURRENT = "current"
+
+
+# Models.
+
+
+# Layers the numpy forward pass reproduces exactly; Dropout does nothing at inference.
+NUMPY_LAYERS = frozenset({"Dense", "Dropout", "InputLayer"})
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded model, never changed once made, so a swap is one assignment."""
+
+    name: str
+    record: dict[str, Any]
+    # (kernel, bias, activation) per Dense layer in float64, or None when the model
+    # has layers the numpy pass does not know and Keras must run it.
+    weights: tuple | None
+    keras_model: Any = None
+
+    @classmethod
+    def from_keras(cls, model: Any, name: str, record: dict | None = None):
+        kinds = {type(layer).__name__ for layer in model.layers}
+        weights = None
+        if kinds <= NUMPY_LAYERS:
+            weights = tuple(
+                (kernel.astype(np.float64), bias.astype(np.float64), activation)
+                for kernel, bias, activation in dense_weights(model)
+            )
+        return cls(name, dict(record or {}), weights, model)
+
+    def probabilities(self, vector: np.ndarray) -> np.ndarray:
+        if self.weights is None:
+            return np.asarray(self.keras_model.predict_on_batch(vector))[0]
+        # The same arithmetic as Keras, in numpy: for one drawing this is far faster
+        # than a call into Keras (see README, Performance).
+        return forward(self.weights, vector)[0]
+
+
+class ModelHolder:
+    """Serves the store's current model and follows ``current`` when it moves.
+
+    Every prediction checks the pointer file (one ``stat``). When it has changed, the
+    thread that noticed loads the new model while the others go on with the old one;
+    a model that fails to load is refused and the served one stays.
+    """
+
+    def __init__(self, store: Path | None = None, fixed: ServedModel | None = None):
+        self.store = Path(store) if store is not None else default_store()
+        self.fixed = fixed
+        self.lock = threading.Lock()
+        self.served: ServedModel | None = fixed
+        self.by_name: dict[str, ServedModel] = {}
+        self.pointer_state: tuple | None = None
+        self.problems: tuple[str, ...] = ()
+
+    def pointer(self) -> tuple | None:
+        try:
+            status = (self.store / CURRENT_FILE).stat()
+        except OSError:
+            return None
+        return (status.st_mtime_ns, status.st_size, status.st_ino)
+
+    def current(self) -> ServedModel:
+        if self.fixed is not None:
+            return self.fixed
+        state = self.pointer()
+        if self.served is not None and state == self.pointer_state:
+            return self.served
+        if not self.lock.acquire(blocking=self.served is None):
+            return self.served  # Another thread is loading; keep answering meanwhile.
+        try:
+            if self.served is None or state != self.pointer_state:
+                self.reload(state)
+            return self.served
+        finally:
+            self.lock.release()
+
+    def reload(self, state: tuple | None) -> None:
+        first = self.served is None
+        try:
+            stored = load_current(self.store, fallback=first)
+        except ModelStoreError as error:
+            if first:
+                raise
+            log.error(
+                "new model refused, still serving %s: %s", self.served.name, error
+            )
+            self.problems = (f"New model refused: {error}",)
+        else:
+            served = ServedModel.from_keras(stored.model, stored.name, stored.record)
+            self.by_name[served.name] = served
+            self.served = served
+            self.problems = tuple(f"Skipped: {problem}" for problem in stored.skipped)
+            log.info("serving model %s", served.name)
+        self.pointer_state = state
+
+    def get(self, name: str | None) -> ServedModel:
+        if not name or name == FOLLOW_CURRENT or self.fixed is not None:
+            return self.current()
+        if name not in self.by_name:
+            stored = load(name, self.store)
+            self.by_name[name] = ServedModel.from_keras(
+                stored.model, stored.name, stored.record
+            )
+        return self.by_name[name]
+
+    def choices(self) -> list[tuple[str, str]]:
+        served = self.current()
+        options = [(f"Current ({served.name})", FOLLOW_CURRENT)]
+        if self.fixed is None:
+            for record in reversed(list_records(self.store)):
+                name = record.get("name")
+                if isinstance(name, str) and not name.endswith("-dry-run"):
+                    options.append((describe_choice(record), name))
+        return options
+
+
+def describe_choice(record: dict[str, Any]) -> str:
+    accuracy = record.get("test_accuracy")
+    score = f", {accuracy:.1%}" if isinstance(accuracy, float) else ""
+    return f"{record.get('name')} ({record.get('arch', '?')}{score})"
+
+
+_default_holder: ModelHolder | None = None
+_default_holder_lock = threading.Lock()
+
+
+def default_holder() -> ModelHolder:
+    global _default_holder
+    with _default_holder_lock:
+        if _default_holder is None:
+            _default_holder = ModelHolder()
+        return _default_holder
+
+
+# Pure functions: from a drawing to what the page shows.
+
+
+def predict_digit(image: Any, holder: ModelHolder | None = None) -> np.ndarray | None:
+    """The ten probabilities for a drawing, or None when nothing is drawn.
+
+    Takes anything `mnist_format.to_mnist` takes: a Sketchpad value, an array, a PIL
+    image. Bad input raises ValueError or TypeError with a message saying what was
+    expected.
+    """
+    digit = mnist_format.to_mnist(image)
+    if digit is None:
+        return None
+    return (holder or default_holder()).current().probabilities(digit.vector)
+
+
+def is_scribble(image28: np.ndarray) -> bool:
+    return float((image28 > 0.5).mean()) > SCRIBBLE_INK_FRACTION
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """A small greyscale PNG inline, so the page needs no extra request for it."""
+    pixels = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    buffer = io.BytesIO()
+    Image.fromarray((pixels * 255).round().astype(np.uint8), mode="L").save(
+        buffer, format="PNG"
+    )
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def answer_html(probabilities: np.ndarray | None, scribble: bool = False) -> str:
+    """The big answer: the digit first, then how sure the model is."""
+    if probabilities is None:
+        return '<div class="answer empty">Draw a digit</div>'
+    ranked = np.argsort(probabilities)[::-1]
+    top, runner_up = int(ranked[0]), int(ranked[1])
+    if scribble:
+        return (
+            '<div class="answer unsure">Not sure: this does not look like a digit</div>'
+        )
+    if probabilities[top] < UNSURE_BELOW:
+        return (
+            '<div class="answer unsure">Not sure: maybe '
+            f"{top} ({probabilities[top]:.0%}) or {runner_up} "
+            f"({probabilities[runner_up]:.0%})</div>"
+        )
+    return (
+        f'<div class="answer"><span class="digit">{top}</span> '
+        f'<span class="confidence">{probabilities[top]:.0%} sure</span></div>'
+    )
+
+
+def bars_html(probabilities: np.ndarray | None) -> str:
+    """All ten digits in order, each with its probability in percent."""
+    if probabilities is None:
+        return '<div class="bars empty"></div>'
+    top = int(np.argmax(probabilities))
+    rows = []
+    for digit in DIGITS:
+        percent = 100.0 * float(probabilities[digit])
+        kind = "bar top" if digit == top else "bar"
+        rows.append(
+            f'<div class="{kind}" data-digit="{digit}">'
+            f'<span class="label">{digit}</span>'
+            f'<span class="track"><span class="fill" style="width:{percent:.1f}%">'
+            f'</span></span><span class="value">{percent:.1f}%</span></div>'
+        )
+    return '<div class="bars">' + "".join(rows) + "</div>"
+
+
+STEP_TITLES = {
+    "ink": "1. Ink found",
+    "cropped": "2. Cropped to the ink",
+    "box": "3. Scaled into 20x20",
+    "field": "4. Placed in 28x28",
+    "centred": "5. Centre of mass at the middle",
+}
+
+
+def model_view_html(digit: mnist_format.MnistDigit | None) -> str:
+    """The 28x28 input enlarged without smoothing, and the steps that made it."""
+    if digit is None:
+        return '<div class="model-view empty">The model sees nothing yet.</div>'
+    steps = "".join(
+        f'<figure><img src="{png_data_uri(image)}" alt="{html.escape(title)}">'
+        f"<figcaption>{html.escape(title)}</figcaption></figure>"
+        for key, title in STEP_TITLES.items()
+        if (image := digit.steps.get(key)) is not None
+    )
+    return (
+        '<div class="model-view">'
+        f'<img class="seen" src="{png_data_uri(digit.image)}" width="{ENLARGED_SIDE}"'
+        f' height="{ENLARGED_SIDE}" alt="28x28 input">'
+        f'<div class="steps">{steps}</div></div>'
+    )
+
+
+def error_html(message: str) -> str:
+    escaped = html.escape(message)
+    return f'<div class="answer error">Could not read this drawing: {escaped}</div>'
+
+
+def classify(
+    drawing: Any, choice: str | None, holder: ModelHolder
+) -> tuple[str, str, str]:
+    """What the page shows for one drawing: answer, bars, and the model's view."""
+    try:
+        digit = mnist_format.to_mnist(drawing, with_steps=True)
+    except (ValueError, TypeError) as error:
+        return error_html(str(error)), bars_html(None), model_view_html(None)
+    if digit is None:
+        return answer_html(None), bars_html(None), model_view_html(None)
+    probabilities = holder.get(choice).probabilities(digit.vector)
+    return (
+        answer_html(probabilities, is_scribble(digit.image)),
+        bars_html(probabilities),
+        model_view_html(digit),
+    )
+
+
+def model_info_markdown(served: ServedModel, problems: tuple[str, ...] = ()) -> str:
+    record = served.record
+    layers = record.get("architecture") or []
+    shape = " → ".join(
+        [str(mnist_format.PIXEL_COUNT)]
+        + [
+            f"{layer['units']} {layer.get('activation', '')}".strip()
+            for layer in layers
+            if "units" in layer
+        ]
+    )
+    parameters = record.get("parameters")
+    accuracy = record.get("test_accuracy")
+    lines = [
+        f"**Model:** `{served.name}`",
+        f"**Architecture:** {shape}",
+        f"**Parameters:** {parameters:,}" if isinstance(parameters, int) else "",
+        f"**MNIST test accuracy:** {accuracy:.2%}"
+        if isinstance(accuracy, float)
+        else "",
+        f"**Trained:** {record.get('created', 'unknown')}"
+        + (
+            f" in {record['training_seconds']:.0f} s"
+            if isinstance(record.get("training_seconds"), int | float)
+            else ""
+        ),
+    ]
+    lines += [f"⚠️ {problem}" for problem in problems]
+    return "  \n".join(line for line in lines if line)
+
+
+def history_frame(record: dict[str, Any], metric: str):
+    import pandas as pd
+
+    history = record.get("history") or {}
+    rows = []
+    for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
+        for epoch, value in enumerate(history.get(key, []), start=1):
+            rows.append({"epoch": epoch, metric: value, "data": label})
+    return pd.DataFrame(rows, columns=["epoch", metric, "data"])
+
+
+def confusion_html(record: dict[str, Any]) -> str:
+    matrix = np.asarray(record.get("confusion_matrix") or [], dtype=np.int64)
+    if matrix.shape != (NUM_CLASSES, NUM_CLASSES):
+        return "<p>No confusion matrix recorded for this model.</p>"
+    largest_error = max(int((matrix - np.diag(np.diag(matrix))).max()), 1)
+    header = "".join(f"<th>{digit}</th>" for digit in DIGITS)
+    body = []
+    for true in DIGITS:
+        cells = []
+        for predicted in DIGITS:
+            count = int(matrix[true, predicted])
+            if true == predicted:
+                style = "background:#d9f2d9"
+            else:
+                strength = count / largest_error
+                style = f"background:rgba(220,50,47,{0.85 * strength:.2f})"
+            cells.append(f'<td style="{style}">{count}</td>')
+        body.append(f"<tr><th>{true}</th>{''.join(cells)}</tr>")
+    return (
+        '<table class="confusion"><caption>Rows: true digit; columns: the '
+        "model's answer (MNIST test set)</caption>"
+        f"<tr><th></th>{header}</tr>{''.join(body)}</table>"
+    )
+
+
+def example_paths() -> list[str]:
+    return sorted(str(path) for path in EXAMPLES_DIR.glob("*.png"))
+
+
+# The page.
+
+CSS = """
+#prediction .answer { font-size: 1.4rem; min-height: 5.5rem; }
+#prediction .digit { font-size: 4.5rem; font-weight: 700; line-height: 1;
+  margin-right: 0.6rem; }
+#prediction .unsure, #prediction .empty { color: #666; }
+#prediction .error { color: #b00020; font-size: 1rem; }
+#bars .bar { display: flex; align-items: center; gap: 0.5rem; margin: 2px 0; }
+#bars .label { width: 1.2rem; font-weight: 600; text-align: right; }
+#bars .track { flex: 1; background: #eee; height: 1.1rem; border-radius: 3px; }
+#bars .fill { display: block; height: 100%; background: #8aa4c8;
+  border-radius: 3px; }
+#bars .top .fill { background: #e4572e; }
+#bars .top .label, #bars .top .value { color: #e4572e; }
+#bars .value { width: 3.6rem; text-align: right; font-variant-numeric: tabular-nums; }
+#model-view img { image-rendering: pixelated; border: 1px solid #ccc;
+  background: #000; }
+#model-view .steps { display: flex; flex-wrap: wrap; gap: 0.5rem; }
+#model-view figure { margin: 0; width: 96px; font-size: 0.75rem; }
+#model-view figure img { width: 96px; height: 96px; object-fit: contain; }
+table.confusion td, table.confusion th { padding: 2px 6px; text-align: right; }
+"""
+
+
+def build_demo(model: Any = None, *, store: Path | None = None):
+    """Builds the page. ``model`` (a Keras model or ServedModel) pins one model,
+    for tests and experiments; otherwise the page follows ``store``'s current model.
+    """
+    import gradio as gr
+
+    if model is None:
+        holder = ModelHolder(store) if store is not None else default_holder()
+    else:
+        served = (
+            model
+            if isinstance(model, ServedModel)
+            else ServedModel.from_keras(model, getattr(model, "name", "model"))
+        )
+        holder = ModelHolder(store, fixed=served)
+
+    def on_draw(drawing, choice):
+        return classify(drawing, choice, holder)
+
+    def probabilities_api(image):
+        """The ten probabilities for an image, or nothing_drawn."""
+        try:
+            probabilities = predict_digit(image, holder)
+        except (ValueError, TypeError) as error:
+            raise gr.Error(str(error)) from None
+        if probabilities is None:
+            return {"nothing_drawn": True}
+        return {str(digit): float(probabilities[digit]) for digit in DIGITS}
+
+    def show_model(choice):
+        served = holder.get(choice)
+        return (
+            model_info_markdown(served, holder.problems),
+            history_frame(served.record, "accuracy"),
+            history_frame(served.record, "loss"),
+            confusion_html(served.record),
+        )
+
+    def refresh_choices():
+        return gr.Dropdown(choices=holder.choices(), value=FOLLOW_CURRENT)
+
+    with gr.Blocks(title="Digit Sketchpad") as demo:
+        gr.Markdown(
+            "# Digit Sketchpad\nDraw a digit from 0 to 9. A neural network trained "
+            "on MNIST answers after every stroke."
+        )
+        with gr.Row():
+            with gr.Column(scale=3):
+                sketchpad = gr.Sketchpad(
+                    label="Draw here",
+                    canvas_size=(CANVAS_SIDE, CANVAS_SIDE),
+                    brush=gr.Brush(
+                        default_size=BRUSH_SIZE,
+                        colors=["#000000"],
+                        default_color="#000000",
+                        color_mode="fixed",
+                    ),
+                    type="numpy",
+                    image_mode="RGBA",
+                    layers=False,
+                    transforms=(),
+                    fixed_canvas=True,
+                    elem_id="sketchpad",
+                )
+            with gr.Column(scale=2):
+                prediction = gr.HTML(answer_html(None), elem_id="prediction")
+                bars = gr.HTML(bars_html(None), elem_id="bars")
+        with gr.Accordion("What the model sees", open=True):
+            model_view = gr.HTML(model_view_html(None), elem_id="model-view")
+        examples = example_paths()
+        if examples:
+            gr.Examples(
+                examples=examples,
+                inputs=[sketchpad],
+                label="MNIST test digits: click one to try it",
+            )
+        with gr.Accordion("The model", open=False):
+            chooser = gr.Dropdown(
+                label="Model",
+                choices=[(f"Current ({holder.current().name})", FOLLOW_CURRENT)],
+                value=FOLLOW_CURRENT,
+                elem_id="model-chooser",
+            )
+            model_info = gr.Markdown(elem_id="model-info")
+            with gr.Row():
+                accuracy_plot = gr.LinePlot(
+                    x="epoch", y="accuracy", color="data", title="Accuracy per epoch"
+                )
+                loss_plot = gr.LinePlot(
+                    x="epoch", y="loss", color="data", title="Loss per epoch"
+                )
+            confusion = gr.HTML(elem_id="confusion")
+        with gr.Row(visible=False):
+            # A plain file, so that our own reader (with its clear messages) decodes
+            # it rather than Gradio's image preprocessing.
+            api_image = gr.File(type="filepath", label="image")
+            api_result = gr.JSON(label="probabilities")
+            api_button = gr.Button("probabilities")
+
+        sketchpad.change(
+            on_draw,
+            [sketchpad, chooser],
+            [prediction, bars, model_view],
+            api_name="predict",
+            show_progress="hidden",
+            trigger_mode="always_last",
+            concurrency_limit=None,
+        )
+        chooser.change(
+            on_draw,
+            [sketchpad, chooser],
+            [prediction, bars, model_view],
+            show_progress="hidden",
+            api_visibility="private",
+        )
+        chooser.change(
+            show_model,
+            [chooser],
+            [model_info, accuracy_plot, loss_plot, confusion],
+            api_visibility="private",
+        )
+        api_button.click(
+            probabilities_api,
+            [api_image],
+            [api_result],
+            api_name="probabilities",
+            concurrency_limit=None,
+        )
+        demo.load(refresh_choices, None, [chooser], api_visibility="private")
+        demo.load(
+            show_model,
+            [chooser],
+            [model_info, accuracy_plot, loss_plot, confusion],
+            api_visibility="private",
+        )
+    return demo
+
+
+def server_settings() -> dict[str, Any]:
+    """Loopback unless told otherwise; ``PORT`` (Heroku-style hosts) wins."""
+    port = os.environ.get("PORT") or os.environ.get("GRADIO_SERVER_PORT") or "7860"
+    return {
+        "server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        "server_port": int(port),
+    }
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    demo = build_demo()
+    demo.queue(default_concurrency_limit=None)
+    demo.launch(
+        **server_settings(),
+        share=False,
+        max_file_size="5mb",
+        css=CSS,
+        show_error=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

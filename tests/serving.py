@@ -1,0 +1,179 @@
+"""Starting the real app on a free loopback port, and a real browser to open it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import COMMITTED_STORE, ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+START_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def copy_store(target: Path) -> Path:
+    """A private copy of the committed models, so a test may publish into it."""
+    shutil.copytree(COMMITTED_STORE, target)
+    return target
+
+
+class RunningApp:
+    def __init__(self, process: subprocess.Popen, url: str, log_path: Path):
+        self.process = process
+        self.url = url
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def running_app(
+    store: Path, log_dir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[RunningApp]:
+    """Runs ``python app.py`` exactly as a user would, on 127.0.0.1 and a free port."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "DIGIT_MODEL_STORE": str(store),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(extra_env or {}),
+    }
+    env.pop("PORT", None)
+    log_path = log_dir / f"app-{port}.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    app = RunningApp(process, url, log_path)
+    try:
+        wait_until_up(app)
+        yield app
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_up(app: RunningApp) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if app.process.poll() is not None:
+            raise RuntimeError(f"app exited early:\n{app.log()[-3000:]}")
+        try:
+            if httpx.get(app.url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"app did not answer within {START_TIMEOUT_S} s:\n{app.log()}")
+
+
+@contextlib.contextmanager
+def chromium_page(viewport=(1280, 900), locale: str = "en-US"):
+    """A page in Debian's Chromium, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[*CHROMIUM_FLAGS, f"--lang={locale}"],
+        )
+        try:
+            context = browser.new_context(
+                viewport={"width": viewport[0], "height": viewport[1]}, locale=locale
+            )
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+# Drawing on the Sketchpad with the mouse.
+
+ANSWER_READY = """(previous) => {
+  const answer = document.querySelector('#prediction .answer');
+  return answer !== null && answer.outerHTML !== previous;
+}"""
+
+
+def image_square(page, canvas_side: int) -> tuple[float, float, float]:
+    """Where the drawing surface is on screen: left, top and side in CSS pixels.
+
+    The canvas element is larger than the image and shows it centred at the zoom the
+    toolbar displays, so points are mapped into that square, not the element's box.
+    """
+    left, top, width, height = page.eval_on_selector(
+        ".pixi-target canvas",
+        "e => { const r = e.getBoundingClientRect();"
+        " return [r.x, r.y, r.width, r.height]; }",
+    )
+    zoom_text = page.inner_text("#sketchpad")
+    zoom = float(re.search(r"(\d+)%", zoom_text).group(1)) / 100
+    side = canvas_side * zoom
+    return left + (width - side) / 2, top + (height - side) / 2, side
+
+
+def draw(page, strokes, canvas_side: int) -> None:
+    """Draws strokes given as lists of (x, y) in [0, 1] of the drawing surface."""
+    left, top, side = image_square(page, canvas_side)
+    for points in strokes:
+        (x, y), rest = points[0], points[1:]
+        page.mouse.move(left + x * side, top + y * side)
+        page.mouse.down()
+        for x, y in rest:
+            page.mouse.move(left + x * side, top + y * side, steps=2)
+        page.mouse.up()
+
+
+def answer_html(page) -> str:
+    return page.eval_on_selector("#prediction .answer", "e => e.outerHTML")
+
+
+def wait_for_new_answer(page, previous: str, timeout_s: float = 30) -> str:
+    page.wait_for_function(ANSWER_READY, arg=previous, timeout=timeout_s * 1000)
+    return page.inner_text("#prediction .answer")
+
+
+def shown_bars(page) -> list[tuple[str, str, bool]]:
+    return page.eval_on_selector_all(
+        "#bars .bar",
+        "rows => rows.map(r => [r.querySelector('.label').innerText,"
+        " r.querySelector('.value').innerText, r.classList.contains('top')])",
+    )

@@ -1,0 +1,273 @@
+"""The app's functions: predictions, what the page shows, and serving a new model."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import app
+import mnist_format
+from model_store import load, publish
+from model_store.store import CURRENT_FILE
+from tests.conftest import COMMITTED_STORE, ROOT
+from tests.serving import copy_store
+from training.train import build_model, settings_for
+
+EMPTY_SKETCHPAD = {"background": None, "layers": [], "composite": None}
+
+
+@pytest.fixture(scope="module")
+def holder():
+    return app.ModelHolder(COMMITTED_STORE)
+
+
+def sketchpad_value(image28: np.ndarray, side: int = 400) -> dict:
+    """An MNIST digit as the browser's Sketchpad sends it: black ink on white RGBA."""
+    ink = Image.fromarray(image28).resize((side, side), Image.BILINEAR)
+    alpha = np.asarray(ink)
+    layer = np.zeros((side, side, 4), np.uint8)
+    layer[..., 3] = alpha
+    composite = np.full((side, side, 4), 255, np.uint8)
+    composite[..., :3] = 255 - alpha[..., None]
+    background = np.full((side, side, 4), 255, np.uint8)
+    return {"background": background, "layers": [layer], "composite": composite}
+
+
+def test_examples_are_recognised(holder):
+    paths = app.example_paths()
+    assert len(paths) == 10
+    for path in paths:
+        expected = int(re.search(r"digit-(\d)\.png$", path).group(1))
+        probabilities = app.predict_digit(Image.open(path), holder)
+        assert probabilities.shape == (10,)
+        assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+        assert int(probabilities.argmax()) == expected, path
+
+
+def test_sketchpad_values_of_mnist_test_digits_are_recognised(holder, mnist):
+    _, (x_test, y_test) = mnist
+    correct = sum(
+        int(app.predict_digit(sketchpad_value(x_test[i]), holder).argmax()) == y_test[i]
+        for i in range(200)
+    )
+    assert correct / 200 >= 0.97
+
+
+def test_nothing_drawn_gives_none(holder):
+    assert app.predict_digit(EMPTY_SKETCHPAD, holder) is None
+    blank = np.full((400, 400, 4), 255, np.uint8)
+    assert app.predict_digit(blank, holder) is None
+
+
+def test_numpy_forward_pass_equals_keras(holder, mnist):
+    _, (x_test, _) = mnist
+    batch = x_test[:64].reshape(64, -1).astype(np.float32) / 255.0
+    for name in ("seed", "mlp"):
+        served = next(
+            holder.get(choice)
+            for _, choice in holder.choices()
+            if choice.startswith(f"{name}-")
+        )
+        keras_out = served.keras_model.predict(batch, verbose=0)
+        numpy_out = np.stack([served.probabilities(row[None]) for row in batch])
+        np.testing.assert_allclose(numpy_out, keras_out, atol=1e-5)
+
+
+def test_answer_states_the_digit_and_its_confidence():
+    probabilities = np.full(10, 0.01)
+    probabilities[3] = 0.91
+    text = re.sub(r"<[^>]+>", "", app.answer_html(probabilities))
+    assert text == "3 91% sure"
+
+
+def test_answer_is_unsure_below_the_threshold():
+    probabilities = np.zeros(10)
+    probabilities[[4, 9]] = [0.45, 0.40]
+    probabilities[0] = 0.15
+    text = re.sub(r"<[^>]+>", "", app.answer_html(probabilities))
+    assert text == "Not sure: maybe 4 (45%) or 9 (40%)"
+
+
+def test_empty_and_scribble_answers():
+    assert re.sub(r"<[^>]+>", "", app.answer_html(None)) == "Draw a digit"
+    probabilities = np.eye(10)[8]
+    text = re.sub(r"<[^>]+>", "", app.answer_html(probabilities, scribble=True))
+    assert text == "Not sure: this does not look like a digit"
+
+
+def test_a_scribble_over_the_canvas_is_not_a_confident_digit(holder):
+    rng = np.random.default_rng(3)
+    canvas = Image.new("RGB", (400, 400), "white")
+    from PIL import ImageDraw
+
+    pen = ImageDraw.Draw(canvas)
+    points = [tuple(point) for point in rng.integers(10, 390, size=(60, 2))]
+    pen.line(points, fill="black", width=22)
+    answer, bars, _ = app.classify(np.asarray(canvas), None, holder)
+    assert "Not sure" in answer
+    assert bars.count("data-digit=") == 10
+
+
+def test_bars_list_all_digits_in_order_with_the_top_marked():
+    probabilities = np.array([0.0, 0.05, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9, 0.05, 0.0])
+    page = app.bars_html(probabilities)
+    rows = re.findall(r'<div class="(bar(?: top)?)" data-digit="(\d)">', page)
+    assert [digit for _, digit in rows] == [str(d) for d in range(10)]
+    assert [digit for kind, digit in rows if kind == "bar top"] == ["7"]
+    values = re.findall(r'<span class="value">([^<]+)</span>', page)
+    assert values[7] == "90.0%" and values[1] == "5.0%" and values[0] == "0.0%"
+    assert app.bars_html(None) == '<div class="bars empty"></div>'
+
+
+def test_classify_shows_the_model_view_and_steps(holder, mnist):
+    _, (x_test, _) = mnist
+    answer, bars, view = app.classify(sketchpad_value(x_test[0]), None, holder)
+    assert re.sub(r"<[^>]+>", "", answer).startswith("7 ")
+    assert 'class="bar top" data-digit="7"' in bars
+    assert view.count("<figure>") == len(app.STEP_TITLES)
+    assert 'class="seen"' in view and "data:image/png;base64," in view
+
+
+def test_bad_input_gives_a_message_not_a_crash(holder):
+    answer, bars, view = app.classify("not an image", None, holder)
+    assert answer.startswith('<div class="answer error">Could not read this drawing')
+    assert bars == app.bars_html(None) and view == app.model_view_html(None)
+    answer, _, _ = app.classify(np.zeros((3, 3, 2)), None, holder)
+    assert "Could not read this drawing" in answer
+
+
+def test_model_info_names_the_seed_parameters(holder):
+    seed = next(
+        holder.get(choice)
+        for _, choice in holder.choices()
+        if choice.startswith("seed-")
+    )
+    info = app.model_info_markdown(seed)
+    assert "**Parameters:** 7,960" in info
+    assert "784 → 10 sigmoid → 10 softmax" in info
+    frame = app.history_frame(seed.record, "accuracy")
+    assert len(frame) == 20 and set(frame["data"]) == {"training", "validation"}
+    assert app.confusion_html(seed.record).count("<td") == 100
+
+
+def test_choices_list_current_then_both_models(holder):
+    choices = holder.choices()
+    assert choices[0][1] == app.FOLLOW_CURRENT
+    arches = sorted(name.split("-")[0] for _, name in choices[1:])
+    assert arches == ["mlp", "seed"]
+
+
+# A new model published while the app serves.
+
+
+def seed_name_in(store: Path) -> str:
+    return next(path.stem for path in store.glob("seed-*.keras"))
+
+
+def test_next_prediction_comes_from_a_newly_published_model(tmp_path, mnist):
+    store = copy_store(tmp_path / "store")
+    holder = app.ModelHolder(store)
+    _, (x_test, _) = mnist
+    drawing = sketchpad_value(x_test[5])
+    before = app.predict_digit(drawing, holder)
+    assert holder.current().name.startswith("mlp-")
+
+    new_model = build_model(settings_for("seed"))  # Untrained: its answers differ.
+    publish(new_model, {"arch": "seed", "created": "2027-01-01"}, "fresh", store)
+    after = app.predict_digit(drawing, holder)
+    assert holder.current().name == "fresh"
+    vector = mnist_format.to_mnist(drawing).vector
+    np.testing.assert_allclose(
+        after, new_model.predict(vector, verbose=0)[0], atol=1e-5
+    )
+    assert not np.allclose(before, after, atol=1e-3)
+
+
+def test_a_broken_publish_is_refused_and_the_served_model_stays(tmp_path):
+    store = copy_store(tmp_path / "store")
+    holder = app.ModelHolder(store)
+    served = holder.current().name
+    (store / "broken.keras").write_bytes(b"garbage")
+    (store / "broken.json").write_text('{"name": "broken"}')
+    (store / CURRENT_FILE).write_text("broken\n")
+    assert holder.current().name == served
+    assert any("broken.keras" in problem for problem in holder.problems)
+
+
+def test_predictions_during_a_swap_all_succeed_and_come_from_one_model(tmp_path, mnist):
+    store = copy_store(tmp_path / "store")
+    holder = app.ModelHolder(store)
+    _, (x_test, _) = mnist
+    drawing = sketchpad_value(x_test[7])
+    vector = mnist_format.to_mnist(drawing).vector
+    old = holder.current().probabilities(vector)
+    new_model = build_model(settings_for("seed"))
+    new = new_model.predict(vector, verbose=0)[0]
+
+    answers, errors = [], []
+    stop = threading.Event()
+
+    def keep_predicting():
+        while not stop.is_set():
+            try:
+                answers.append(app.predict_digit(drawing, holder))
+            except Exception as error:  # noqa: BLE001 - any failure fails the test.
+                errors.append(error)
+
+    threads = [threading.Thread(target=keep_predicting) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    publish(new_model, {"arch": "seed"}, "swapped-in", store)
+    while holder.current().name != "swapped-in":
+        pass
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(answers) > 10
+    for answer in answers:
+        assert np.allclose(answer, old, atol=1e-5) or np.allclose(
+            answer, new, atol=1e-5
+        )
+    assert np.allclose(answers[-1], new, atol=1e-5)
+
+
+def test_pinned_model_is_served_by_build_demo():
+    seed = load(seed_name_in(COMMITTED_STORE), COMMITTED_STORE)
+    demo = app.build_demo(seed.model)
+    assert demo is not None
+    api_names = {
+        fn.api_name for fn in demo.fns.values() if getattr(fn, "api_name", None)
+    }
+    assert {"predict", "probabilities"} <= api_names
+
+
+def test_server_settings_default_to_loopback(monkeypatch):
+    for name in ("PORT", "GRADIO_SERVER_PORT", "GRADIO_SERVER_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    assert app.server_settings() == {"server_name": "127.0.0.1", "server_port": 7860}
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7000")
+    assert app.server_settings()["server_port"] == 7000
+    monkeypatch.setenv("PORT", "8123")
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    assert app.server_settings() == {"server_name": "0.0.0.0", "server_port": 8123}
+
+
+def test_importing_app_starts_nothing():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, app; "
+        "assert 'keras' not in sys.modules, 'keras loaded at import'; "
+        "assert app._default_holder is None; print('ok')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
