@@ -23,6 +23,7 @@ from feedback import (
     default_data_dir,
 )
 from model_store import load_current
+from model_store.store import file_sha256
 from tests.conftest import ROOT
 from training.data import IMAGE_SIDE
 from training.feedback import mix_in_feedback
@@ -343,3 +344,5 @@ def test_a_dry_run_with_feedback_records_how_many_corrections_it_used(tmp_path):
     assert record["feedback_examples"] == count == 12
     assert record["settings"]["feedback_path"] == str(exported)
     assert record["settings"]["feedback_weight"] == 3.0
+    assert record["feedback_repeats"] == 3
+    assert record["feedback_sha256"] == file_sha256(exported)

@@ -42,6 +42,9 @@ def test_bad_arguments_are_refused_with_a_message():
     result = run_training("--epochs", "0")
     assert result.returncode == 2
     assert "--epochs must be at least 1" in result.stderr
+    result = run_training("--feedback-weight", "0.5")
+    assert result.returncode == 2
+    assert "--feedback-weight must be at least 1" in result.stderr
 
 
 @pytest.mark.parametrize("arch", ["seed", "mlp"])

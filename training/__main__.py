@@ -68,9 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="how many times each correction is repeated in the training set",
     )
     arguments = parser.parse_args(argv)
-    for flag in ("epochs", "batch_size"):
+    for flag in ("epochs", "batch_size", "feedback_weight"):
         value = getattr(arguments, flag)
-        if value is not None and value < 1:
+        if value is not None and not value >= 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
     return arguments
 

@@ -219,6 +219,9 @@ def train(
         x_test, y_test = x_test[:DRY_RUN_TEST], y_test[:DRY_RUN_TEST]
     validation_size = min(settings.validation_size, len(x_train) // 10)
     x_fit, y_fit = x_train[:-validation_size], y_train[:-validation_size]
+    # Corrections sit at the front, each once before any repeats, so this many
+    # distinct ones are in the fitted part even after a dry run's cut.
+    feedback_count = min(feedback_count, len(x_fit))
     x_val, y_val = x_train[-validation_size:], y_train[-validation_size:]
 
     # Model.
@@ -265,12 +268,23 @@ def train(
         **results,
         "training_images": len(x_fit),
         "feedback_examples": int(feedback_count),
+        "feedback_sha256": feedback_digest(settings.feedback_path),
+        "feedback_repeats": round(settings.feedback_weight) if feedback_count else 0,
         "data_sha256": CHECKSUMS,
         "versions": library_versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "training_seconds": round(training_seconds, 1),
     }
     return model, record
+
+
+def feedback_digest(path: str | None) -> str | None:
+    """The SHA-256 of the corrections file: the record names exactly what was used."""
+    if not path:
+        return None
+    from model_store.store import file_sha256
+
+    return file_sha256(Path(path))
 
 
 def describe_layers(model) -> list[dict[str, Any]]:
