@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+import classroom
 import mnist_format
+import sketchpad_js
 from model_store import ModelStoreError, default_store, list_records, load, load_current
 from model_store.store import CURRENT_FILE
 from teaching import dense_weights, forward
@@ -35,16 +37,27 @@ NUM_CLASSES = 10
 DIGITS = tuple(range(NUM_CLASSES))
 
 # Below this top probability the answer says it is unsure instead of naming a digit.
-# At 0.6 the default model is unsure on about 1% of MNIST test digits, and on most
-# drawings that are not digits at all.
+# At 0.6 the default model is unsure on 0.5% of the MNIST test digits (a third of
+# which it would get wrong), and on most drawings that are not digits at all.
 UNSURE_BELOW = 0.6
-# Share of the 28x28 field inked above half strength: 13% for an average MNIST digit
-# and under 45% for all but a handful. More than this is a scribble, not a digit.
+# Share of the 28x28 field inked above half strength: 13% for an average MNIST
+# training digit and at most 40% for any of the 60,000. More is a scribble.
 SCRIBBLE_INK_FRACTION = 0.45
-# Brush width in canvas pixels: on the 400 px canvas this gives strokes about as thick,
-# relative to the digit, as MNIST's pen.
-CANVAS_SIDE = 400
-BRUSH_SIZE = 22
+# Most scribbles are caught by both of these together: over 45% of the ink's square box
+# inked as drawn, and over 20% of the 28x28 field once thinned. Of 12,000 MNIST training
+# digits 5 pass both (0.04%); random scribbles of 30 strokes or more with the app's pen
+# and a zigzag over the canvas (tests/test_robustness.py) all do.
+SCRIBBLE_DRAWN_FRACTION = 0.45
+SCRIBBLE_THINNED_FRACTION = 0.2
+# Ten canvas pixels to an MNIST pixel: every image the browser makes of the
+# drawing costs time in proportion to its pixels (README, "Stroke to answer"), and a
+# 280 px canvas is as large on screen as a 400 px one was at the zoom that fit it.
+# The brush width, in canvas pixels, gives strokes about as thick, relative to the
+# digit, as MNIST's pen.
+CANVAS_SIDE = 280
+BRUSH_SIZE = 15
+# The Sketchpad's toolbars take 100 px of its height; this shows the canvas at 100%.
+SKETCHPAD_HEIGHT = CANVAS_SIDE + 100
 ENLARGED_SIDE = 168  # How big "what the model sees" is drawn, in CSS pixels.
 FOLLOW_CURRENT = "current"
 
@@ -135,14 +148,21 @@ class ModelHolder:
             log.error(
                 "new model refused, still serving %s: %s", self.served.name, error
             )
-            self.problems = (f"New model refused: {error}",)
+            self.problems = (self.for_page(f"New model refused: {error}"),)
         else:
             served = ServedModel.from_keras(stored.model, stored.name, stored.record)
             self.by_name[served.name] = served
             self.served = served
-            self.problems = tuple(f"Skipped: {problem}" for problem in stored.skipped)
+            self.problems = tuple(
+                self.for_page(f"Skipped: {problem}") for problem in stored.skipped
+            )
             log.info("serving model %s", served.name)
         self.pointer_state = state
+
+    def for_page(self, message: str) -> str:
+        """A store error as the page shows it: files by name, without the server's
+        folders (the log keeps the full paths)."""
+        return message.replace(f"{self.store}{os.sep}", "")
 
     def get(self, name: str | None) -> ServedModel:
         if not name or name == FOLLOW_CURRENT or self.fixed is not None:
@@ -199,8 +219,20 @@ def predict_digit(image: Any, holder: ModelHolder | None = None) -> np.ndarray |
     return (holder or default_holder()).current().probabilities(digit.vector)
 
 
-def is_scribble(image28: np.ndarray) -> bool:
-    return float((image28 > 0.5).mean()) > SCRIBBLE_INK_FRACTION
+def is_scribble(image28: np.ndarray, drawn: np.ndarray | None = None) -> bool:
+    """Too much ink for a digit; ``drawn`` is the ink as drawn, cropped to its box.
+
+    Thinning the strokes to MNIST's width turns a dense scribble into a web of thin
+    lines, so the 28x28 ink alone misses most scribbles; with the ink as drawn, a
+    scribble is dense in its box and still inky after thinning.
+    """
+    inked = float((image28 > 0.5).mean())
+    if inked > SCRIBBLE_INK_FRACTION:
+        return True
+    if drawn is None:
+        return False
+    covered = float((drawn > 0.5).sum()) / max(drawn.shape) ** 2
+    return covered > SCRIBBLE_DRAWN_FRACTION and inked > SCRIBBLE_THINNED_FRACTION
 
 
 def png_data_uri(image: np.ndarray) -> str:
@@ -285,6 +317,32 @@ def error_html(message: str) -> str:
     return f'<div class="answer error">Could not read this drawing: {escaped}</div>'
 
 
+def readable_or_clear_error(preprocess):
+    """Wraps a Sketchpad's preprocess so that a file it cannot decode gets a clear
+    message; otherwise an API caller's non-image or oversized file ends in Gradio's
+    generic "the upstream app has raised an exception", since Gradio decodes the
+    images before `classify` sees them.
+    """
+    import gradio as gr
+
+    def preprocess_or_refuse(payload):
+        try:
+            return preprocess(payload)
+        except Image.DecompressionBombError:
+            raise gr.Error(
+                "Could not read this drawing: it has more than "
+                f"{mnist_format.MAX_INPUT_PIXELS} pixels; downscale it first"
+            ) from None
+        except OSError:
+            # PIL's own message names the upload's path on the server: leave it out.
+            raise gr.Error(
+                "Could not read this drawing: one of its files is not an image, "
+                "or is damaged"
+            ) from None
+
+    return preprocess_or_refuse
+
+
 def classify(
     drawing: Any, choice: str | None, holder: ModelHolder
 ) -> tuple[str, str, str]:
@@ -296,8 +354,9 @@ def classify(
     if digit is None:
         return answer_html(None), bars_html(None), model_view_html(None)
     probabilities = holder.get(choice).probabilities(digit.vector)
+    scribble = is_scribble(digit.image, digit.steps.get("cropped"))
     return (
-        answer_html(probabilities, is_scribble(digit.image)),
+        answer_html(probabilities, scribble),
         bars_html(probabilities),
         model_view_html(digit),
     )
@@ -415,8 +474,18 @@ def build_demo(model: Any = None, *, store: Path | None = None):
         )
         holder = ModelHolder(store, fixed=served)
 
-    def on_draw(drawing, choice):
-        return classify(drawing, choice, holder)
+    def on_draw(drawing, choice, language=None):
+        if language in (None, classroom.ENGLISH):
+            return classify(drawing, choice, holder)
+        return classroom.classify_in(
+            language,
+            drawing,
+            choice,
+            holder,
+            unsure_below=UNSURE_BELOW,
+            scribble_ink_fraction=SCRIBBLE_INK_FRACTION,
+            enlarged_side=ENLARGED_SIDE,
+        )
 
     def probabilities_api(image):
         """The ten probabilities for an image, or nothing_drawn."""
@@ -441,14 +510,12 @@ def build_demo(model: Any = None, *, store: Path | None = None):
         return gr.Dropdown(choices=holder.choices(), value=FOLLOW_CURRENT)
 
     with gr.Blocks(title="Digit Sketchpad") as demo:
-        gr.Markdown(
-            "# Digit Sketchpad\nDraw a digit from 0 to 9. A neural network trained "
-            "on MNIST answers after every stroke."
-        )
+        gr.Markdown(classroom.label("intro"))
+        language = classroom.language_switch()
         with gr.Row():
             with gr.Column(scale=3):
                 sketchpad = gr.Sketchpad(
-                    label="Draw here",
+                    label=classroom.label("draw_here"),
                     canvas_size=(CANVAS_SIDE, CANVAS_SIDE),
                     brush=gr.Brush(
                         default_size=BRUSH_SIZE,
@@ -461,23 +528,27 @@ def build_demo(model: Any = None, *, store: Path | None = None):
                     layers=False,
                     transforms=(),
                     fixed_canvas=True,
+                    height=SKETCHPAD_HEIGHT,
                     elem_id="sketchpad",
                 )
+                sketchpad.preprocess = readable_or_clear_error(sketchpad.preprocess)
             with gr.Column(scale=2):
                 prediction = gr.HTML(answer_html(None), elem_id="prediction")
                 bars = gr.HTML(bars_html(None), elem_id="bars")
-        with gr.Accordion("What the model sees", open=True):
+                correction = classroom.correction_controls()
+        with gr.Accordion(classroom.label("model_sees"), open=True):
             model_view = gr.HTML(model_view_html(None), elem_id="model-view")
         examples = example_paths()
+        example_gallery = None
         if examples:
-            gr.Examples(
+            example_gallery = gr.Examples(
                 examples=examples,
                 inputs=[sketchpad],
-                label="MNIST test digits: click one to try it",
+                label=classroom.label("examples"),
             )
-        with gr.Accordion("The model", open=False):
+        with gr.Accordion(classroom.label("the_model"), open=False):
             chooser = gr.Dropdown(
-                label="Model",
+                label=classroom.label("model"),
                 choices=[(f"Current ({holder.current().name})", FOLLOW_CURRENT)],
                 value=FOLLOW_CURRENT,
                 elem_id="model-chooser",
@@ -498,18 +569,30 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             api_result = gr.JSON(label="probabilities")
             api_button = gr.Button("probabilities")
 
-        sketchpad.change(
+        drawn = sketchpad.change(
             on_draw,
-            [sketchpad, chooser],
+            [sketchpad, chooser, language],
             [prediction, bars, model_view],
             api_name="predict",
             show_progress="hidden",
             trigger_mode="always_last",
             concurrency_limit=None,
         )
-        chooser.change(
+        drawn_events = [drawn]
+        if example_gallery is not None:
+            # Filling the sketchpad from an example fires no change event of its own.
+            example_drawn = example_gallery.load_input_event.then(
+                on_draw,
+                [sketchpad, chooser, language],
+                [prediction, bars, model_view],
+                show_progress="hidden",
+                api_visibility="private",
+            )
+            drawn_events.append(example_drawn)
+        gr.on(
+            [chooser.change, language.change],
             on_draw,
-            [sketchpad, chooser],
+            [sketchpad, chooser, language],
             [prediction, bars, model_view],
             show_progress="hidden",
             api_visibility="private",
@@ -527,7 +610,17 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             api_name="probabilities",
             concurrency_limit=None,
         )
+        classroom.build_classroom(
+            sketchpad,
+            chooser,
+            holder,
+            language=language,
+            correction=correction,
+            drawn=drawn_events,
+            unsure_below=UNSURE_BELOW,
+        )
         demo.load(refresh_choices, None, [chooser], api_visibility="private")
+        demo.load(None, js=sketchpad_js.pen_ready_js("sketchpad"))
         demo.load(
             show_model,
             [chooser],
@@ -549,13 +642,19 @@ def server_settings() -> dict[str, Any]:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Gradio decodes the Sketchpad's images itself, before our size check: a 12 kB
+    # PNG of 10000x10000 pixels would cost it over a gigabyte. PIL refuses images of
+    # more than twice this many pixels when it reads the header, so this refuses
+    # anything larger than mnist_format accepts before a pixel is decoded.
+    Image.MAX_IMAGE_PIXELS = mnist_format.MAX_INPUT_PIXELS // 2
     demo = build_demo()
     demo.queue(default_concurrency_limit=None)
     demo.launch(
         **server_settings(),
         share=False,
         max_file_size="5mb",
-        css=CSS,
+        css=CSS + classroom.CSS,
+        i18n=classroom.I18N,
         show_error=False,
     )
 

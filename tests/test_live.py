@@ -126,3 +126,24 @@ def test_running_app_serves_a_newly_published_model(live, client):
     expected = seed.model.predict(digit.vector, verbose=0)[0]
     np.testing.assert_allclose(after, expected, atol=1e-5)
     assert not np.allclose(before, after, atol=1e-3)
+
+    # Put the default model back for the tests that share this app.
+    mlp_name = next(path.stem for path in live.store.glob("mlp-*.keras"))
+    mlp = load(mlp_name, live.store)
+    publish(mlp.model, {**mlp.record, "name": None}, "republished-mlp", live.store)
+    np.testing.assert_allclose(
+        client_probabilities(client, example(6)), before, atol=1e-6
+    )
+
+
+def test_clicking_an_example_shows_its_digit(live):
+    paths = app.example_paths()
+    with chromium_page() as page:
+        page.goto(live.url)
+        page.wait_for_selector(".pixi-target canvas", timeout=60_000)
+        for digit in (4, 9):
+            position = paths.index(example(digit))
+            before = answer_html(page)
+            page.locator("button.gallery-item").nth(position).click()
+            text = wait_for_new_answer(page, before)
+            assert re.fullmatch(rf"{digit} \d+% sure", text), text

@@ -1,0 +1,1134 @@
+"""The classroom: what happens inside the network, and what the class has taught it.
+
+`build_classroom` adds three tabs to the app's page, inside `app.build_demo`'s Blocks:
+
+- Inside the network: the first layer's weights as 28x28 maps (`teaching.weight_maps`,
+  coloured by `teaching.diverging_image`), and for the current drawing the hidden
+  units' activations as bars and the drawing times each map (`teaching.contributions`).
+- Sensitivity: sliders that move, turn and thicken the current drawing
+  (`teaching.perturb`), with the model's answer for the changed drawing.
+- The class's mistakes: "that's wrong, it was N" under the answer saves the drawing with
+  `feedback.FeedbackStore`; a gallery of the latest corrections, a per-digit
+  scoreboard for the session and the class, and the export for
+  ``python -m training --feedback FILE``.
+
+The page is in English and Simplified Chinese. Static labels are translated in the
+browser by Gradio's i18n (`I18N`, passed to ``launch``), which follows the browser's
+language; HTML made here is in the language the page's switch holds, because the
+browser cannot translate text the server writes. Every text is in `TEXTS`, one table
+per language. Everything above `build_classroom` is a pure function, testable without a
+browser.
+"""
+
+# Chinese text takes full-width commas, colons and brackets, as Chinese should.
+# ruff: noqa: RUF001
+
+import base64
+import functools
+import html
+import io
+import logging
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+import mnist_format
+import teaching
+from feedback import FeedbackError, FeedbackStore
+
+log = logging.getLogger("digit_sketchpad")
+
+NUM_CLASSES = 10
+DIGITS = tuple(range(NUM_CLASSES))
+ENGLISH = "en"
+CHINESE = "zh-CN"
+LANGUAGES = (ENGLISH, CHINESE)
+# The switch shows each language in its own script, so a reader of either finds it.
+LANGUAGE_NAMES = {ENGLISH: "English", CHINESE: "简体中文"}
+
+# How many hidden units the maps and bars show: all ten of the seed model, the ten
+# most informative of a wider one (see `shown_units`).
+UNITS_SHOWN = teaching.MAP_COUNT
+MAP_SIDE = 84  # CSS pixels of one weight or contribution map: 3 per MNIST pixel.
+SEEN_SIDE = 112  # CSS pixels of the changed drawing in the sensitivity tab.
+CORRECTION_THUMB_SIDE = 56
+GALLERY_LIMIT = 24
+
+# The sensitivity sliders' ranges. Four pixels is as far as MNIST's own centring
+# leaves a digit from the middle; 45 degrees and two strokes' steps are beyond what a
+# hand does by accident, so the class sees where the model breaks.
+SHIFT_LIMIT = 6
+ROTATION_LIMIT = 45
+THICKNESS_LIMIT = 2
+
+# Activations squashed into [0, 1] are drawn to that scale; others (relu) to the
+# largest value shown, so the bars stay comparable with each other.
+BOUNDED_ACTIVATIONS = frozenset({"sigmoid", "softmax"})
+
+# Every text the page shows. The English of the app's own answers is the exact text of
+# app.py's (tests pin both); keys with {placeholders} are only filled in here, never
+# sent to the browser's translator.
+TEXTS: dict[str, dict[str, str]] = {
+    ENGLISH: {
+        # The app's page.
+        "intro": "# Digit Sketchpad\nDraw a digit from 0 to 9. A neural network "
+        "trained on MNIST answers after every stroke.",
+        "language": "Language",
+        "draw_here": "Draw here",
+        "model_sees": "What the model sees",
+        "examples": "MNIST test digits: click one to try it",
+        "the_model": "The model",
+        "model": "Model",
+        "accuracy_plot": "Accuracy per epoch",
+        "loss_plot": "Loss per epoch",
+        # The app's answers, made on the server.
+        "draw_a_digit": "Draw a digit",
+        "sure": "{percent} sure",
+        "scribble": "Not sure: this does not look like a digit",
+        "maybe": "Not sure: maybe {first} ({first_percent}) or {second} "
+        "({second_percent})",
+        "unreadable": "Could not read this drawing: {error}",
+        "sees_nothing": "The model sees nothing yet.",
+        "input_alt": "28x28 input",
+        "step_ink": "1. Ink found",
+        "step_cropped": "2. Cropped to the ink",
+        "step_box": "3. Scaled into 20x20",
+        "step_field": "4. Placed in 28x28",
+        "step_centred": "5. Centre of mass at the middle",
+        # The classroom's labels.
+        "classroom_intro": "## Classroom\nHow the network decides, and what the "
+        "class teaches it.",
+        "tab_inside": "Inside the network",
+        "tab_sensitivity": "Sensitivity",
+        "tab_mistakes": "The class's mistakes",
+        "it_was": "That's wrong, it was",
+        "save_correction": "Save the correction",
+        "shift_down": "Move down (pixels)",
+        "shift_right": "Move right (pixels)",
+        "rotation": "Turn anticlockwise (degrees)",
+        "thickness": "Thicker or thinner (steps)",
+        "reset": "Reset",
+        "refresh": "Refresh",
+        "export": "Export the corrections for training",
+        "export_file": "Corrections (npz)",
+        # The classroom's views, made on the server.
+        "maps_title": "What each hidden unit looks for",
+        "maps_legend": "Red: ink there pushes the unit up. Blue: ink there pushes it "
+        "down. White: it does not matter. The same colour is the same weight in every "
+        "map.",
+        "maps_all": "All {count} hidden units of {model}.",
+        "maps_chosen": "{count} of the {total} hidden units of {model}: those whose "
+        "weights are largest, measured as the length of the unit's 784 input weights "
+        "times the length of its weights into the next layer. Units with small "
+        "weights change the answer little.",
+        "unit": "unit {unit}",
+        "not_dense": "{model} has layers other than Dense, so its weights cannot be "
+        "drawn as maps.",
+        "activity_title": "The hidden units for this drawing",
+        "activity_help": "Each bar is a unit's output. Each picture is the drawing "
+        "multiplied by the unit's map: red ink pushes the unit up, blue pushes it "
+        "down. The number is their sum plus the unit's bias, the unit's input before "
+        "the activation.",
+        "activity_empty": "Draw a digit to see the hidden units respond.",
+        "activity_all": "All {count} hidden units.",
+        "activity_chosen": "The {count} most active of the {total} hidden units for "
+        "this drawing.",
+        "sensitivity_help": "Move, turn or thicken the drawing and watch the answer "
+        "change. The model has only ever seen digits centred, upright and drawn with "
+        "MNIST's pen.",
+        "sensitivity_empty": "Draw a digit, then move the sliders.",
+        "changed_alt": "the changed drawing",
+        "saved": "Saved: thanks, {count} corrections so far",
+        "not_saved": "Not saved: {reason}",
+        "reason_nothing_drawn": "draw a digit first",
+        "reason_no_label": "pick the digit it was",
+        "reason_was_right": "the model already said {digit}",
+        "reason_unreadable": "the drawing could not be read ({error})",
+        "mistakes_title": "Latest corrections",
+        "mistakes_empty": "No corrections yet.",
+        "mistake_caption": "true {label}, model said {predicted}",
+        "no_answer": "?",
+        "scoreboard_title": "Misread digits",
+        "scoreboard_digit": "Digit",
+        "scoreboard_session": "You",
+        "scoreboard_class": "The class",
+        "scoreboard_answer": "Most often read as",
+        "exported": "{count} corrections exported. Train with them: "
+        "python -m training --feedback FILE",
+        "export_empty": "Nothing to export yet.",
+        "unavailable": "The corrections cannot be read: {error}",
+    },
+    CHINESE: {
+        "intro": "# 手写数字画板\n画一个 0 到 9 的数字。一个用 MNIST 训练的神经网络"
+        "会在每一笔之后作答。",
+        "language": "语言",
+        "draw_here": "在这里画",
+        "model_sees": "模型看到的",
+        "examples": "MNIST 测试数字：点一个试试",
+        "the_model": "关于模型",
+        "model": "模型",
+        "accuracy_plot": "每轮准确率",
+        "loss_plot": "每轮损失",
+        "draw_a_digit": "画一个数字",
+        "sure": "把握 {percent}",
+        "scribble": "不确定：这看起来不像数字",
+        "maybe": "不确定：可能是 {first}（{first_percent}）或 {second}"
+        "（{second_percent}）",
+        "unreadable": "无法读取这幅图：{error}",
+        "sees_nothing": "模型还什么都没看到。",
+        "input_alt": "28x28 输入",
+        "step_ink": "1. 找到墨迹",
+        "step_cropped": "2. 裁剪到墨迹",
+        "step_box": "3. 缩放进 20x20",
+        "step_field": "4. 放入 28x28",
+        "step_centred": "5. 质心移到中央",
+        "classroom_intro": "## 课堂\n网络如何做出判断，以及全班在教它什么。",
+        "tab_inside": "网络内部",
+        "tab_sensitivity": "敏感度",
+        "tab_mistakes": "全班的纠错",
+        "it_was": "答错了，应该是",
+        "save_correction": "保存纠正",
+        "shift_down": "向下移动（像素）",
+        "shift_right": "向右移动（像素）",
+        "rotation": "逆时针旋转（度）",
+        "thickness": "加粗或变细（步）",
+        "reset": "复位",
+        "refresh": "刷新",
+        "export": "导出纠正用于训练",
+        "export_file": "纠正数据（npz）",
+        "maps_title": "每个隐藏单元在找什么",
+        "maps_legend": "红色：那里的墨迹让该单元增强。蓝色：那里的墨迹让它减弱。"
+        "白色：无关紧要。所有图中同一颜色代表同一权重。",
+        "maps_all": "{model} 的全部 {count} 个隐藏单元。",
+        "maps_chosen": "{model} 的 {total} 个隐藏单元中的 {count} 个：权重最大的那些，"
+        "即该单元 784 个输入权重的长度乘以它通向下一层的权重的长度。"
+        "权重小的单元对答案影响很小。",
+        "unit": "单元 {unit}",
+        "not_dense": "{model} 含有全连接层以外的层，它的权重无法画成图。",
+        "activity_title": "这幅图下的隐藏单元",
+        "activity_help": "每个条形是一个单元的输出。每张图是这幅画乘以该单元的权重图："
+        "红色墨迹让单元增强，蓝色让它减弱。数字是它们的和加上该单元的偏置，"
+        "即激活函数之前的输入。",
+        "activity_empty": "画一个数字，看看隐藏单元如何反应。",
+        "activity_all": "全部 {count} 个隐藏单元。",
+        "activity_chosen": "这幅图下 {total} 个隐藏单元中最活跃的 {count} 个。",
+        "sensitivity_help": "移动、旋转或加粗这幅图，看答案如何变化。"
+        "模型只见过居中、端正、用 MNIST 笔迹写的数字。",
+        "sensitivity_empty": "先画一个数字，再拖动滑块。",
+        "changed_alt": "改变后的图",
+        "saved": "已保存：谢谢，目前共有 {count} 条纠正",
+        "not_saved": "未保存：{reason}",
+        "reason_nothing_drawn": "请先画一个数字",
+        "reason_no_label": "请选出正确的数字",
+        "reason_was_right": "模型已经答了 {digit}",
+        "reason_unreadable": "无法读取这幅图（{error}）",
+        "mistakes_title": "最近的纠正",
+        "mistakes_empty": "还没有纠正。",
+        "mistake_caption": "正确 {label}，模型答 {predicted}",
+        "no_answer": "？",
+        "scoreboard_title": "被认错的数字",
+        "scoreboard_digit": "数字",
+        "scoreboard_session": "你",
+        "scoreboard_class": "全班",
+        "scoreboard_answer": "最常被认成",
+        "exported": "已导出 {count} 条纠正。用它们训练："
+        "python -m training --feedback 文件",
+        "export_empty": "还没有可导出的纠正。",
+        "unavailable": "无法读取纠正：{error}",
+    },
+}
+
+# The app's step titles, by the keys of `mnist_format.MnistDigit.steps`.
+STEP_KEYS = ("ink", "cropped", "box", "field", "centred")
+
+
+def translations() -> dict[str, dict[str, str]]:
+    """The labels the browser translates: every text without a placeholder."""
+    return {
+        language: {
+            key: value
+            for key, value in table.items()
+            if not re.search(r"\{\w+\}", value)
+        }
+        for language, table in TEXTS.items()
+    }
+
+
+@functools.cache
+def make_i18n():
+    """The ``gr.I18n`` for ``launch(i18n=...)``; also `classroom.I18N`."""
+    import gradio as gr
+
+    return gr.I18n(**translations())
+
+
+def __getattr__(name: str) -> Any:
+    # `I18N` is made on first use: importing gradio takes seconds, and importing this
+    # module must stay cheap (see app.py's module docstring).
+    if name == "I18N":
+        return make_i18n()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def label(key: str):
+    """A static label that the browser translates (Gradio's ``I18nData``)."""
+    if key not in TEXTS[ENGLISH]:
+        raise KeyError(f"no text {key!r}")
+    return make_i18n()(key)
+
+
+def text(key: str, language: str | None = ENGLISH, **values: Any) -> str:
+    """One text in ``language`` (English for any language we do not have)."""
+    table = TEXTS.get(language or ENGLISH, TEXTS[ENGLISH])
+    return table[key].format(**values)
+
+
+def pick_language(preferred: str | Sequence[str] | None) -> str:
+    """The page's language from the browser's preferences, best first.
+
+    Takes ``navigator.languages`` or an Accept-Language header. Simplified Chinese for
+    zh, zh-CN, zh-SG and zh-Hans; Traditional Chinese (zh-TW, zh-HK, zh-Hant) and every
+    other language get English, since the page has no other translation.
+    """
+    if isinstance(preferred, str):
+        preferred = [part.split(";")[0] for part in preferred.split(",")]
+    for tag in preferred or ():
+        tag = str(tag).strip().lower()
+        if not tag or tag == "*":
+            continue
+        if tag.startswith("en"):
+            return ENGLISH
+        if tag.startswith("zh"):
+            traditional = re.search(r"-(tw|hk|mo|hant)\b", tag)
+            return ENGLISH if traditional else CHINESE
+    return ENGLISH
+
+
+def checked_language(language: Any) -> str:
+    return language if language in LANGUAGES else ENGLISH
+
+
+# Small pictures inline, so a view costs no extra request.
+
+
+def png_data_uri(pixels: np.ndarray) -> str:
+    """A greyscale image in [0, 1] or an RGB uint8 image as an inline PNG."""
+    array = np.asarray(pixels)
+    if array.ndim == 2:
+        array = (np.clip(array.astype(np.float32), 0.0, 1.0) * 255).round()
+        picture = Image.fromarray(array.astype(np.uint8), mode="L")
+    else:
+        picture = Image.fromarray(np.asarray(array, dtype=np.uint8), mode="RGB")
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def coloured_uri(map28: np.ndarray, scale: float) -> str:
+    """A weight or contribution map on the red-white-blue scale, 28x28 pixels.
+
+    The browser enlarges it without smoothing (CSS ``image-rendering: pixelated``),
+    which keeps the PNG small and shows each weight as one square.
+    """
+    return png_data_uri(
+        teaching.diverging_image(
+            map28, scale=scale if scale > 0 else 1.0, size=mnist_format.IMAGE_SIDE
+        )
+    )
+
+
+# The app's answer, bars and model view in any language. In English they are exactly
+# app.answer_html, app.bars_html and app.model_view_html (tests/test_classroom.py).
+
+
+def answer_html(
+    probabilities: np.ndarray | None,
+    scribble: bool,
+    language: str,
+    *,
+    unsure_below: float,
+) -> str:
+    if probabilities is None:
+        return f'<div class="answer empty">{text("draw_a_digit", language)}</div>'
+    ranked = np.argsort(probabilities)[::-1]
+    top, runner_up = int(ranked[0]), int(ranked[1])
+    if scribble:
+        return f'<div class="answer unsure">{text("scribble", language)}</div>'
+    if probabilities[top] < unsure_below:
+        maybe = text(
+            "maybe",
+            language,
+            first=top,
+            first_percent=f"{probabilities[top]:.0%}",
+            second=runner_up,
+            second_percent=f"{probabilities[runner_up]:.0%}",
+        )
+        return f'<div class="answer unsure">{maybe}</div>'
+    sure = text("sure", language, percent=f"{probabilities[top]:.0%}")
+    return (
+        f'<div class="answer"><span class="digit">{top}</span> '
+        f'<span class="confidence">{sure}</span></div>'
+    )
+
+
+def bars_html(probabilities: np.ndarray | None) -> str:
+    """The ten probabilities as bars; numbers only, so the same in every language."""
+    if probabilities is None:
+        return '<div class="bars empty"></div>'
+    top = int(np.argmax(probabilities))
+    rows = []
+    for digit in DIGITS:
+        percent = 100.0 * float(probabilities[digit])
+        kind = "bar top" if digit == top else "bar"
+        rows.append(
+            f'<div class="{kind}" data-digit="{digit}">'
+            f'<span class="label">{digit}</span>'
+            f'<span class="track"><span class="fill" style="width:{percent:.1f}%">'
+            f'</span></span><span class="value">{percent:.1f}%</span></div>'
+        )
+    return '<div class="bars">' + "".join(rows) + "</div>"
+
+
+def model_view_html(
+    digit: mnist_format.MnistDigit | None, language: str, *, enlarged_side: int
+) -> str:
+    if digit is None:
+        return f'<div class="model-view empty">{text("sees_nothing", language)}</div>'
+    steps = "".join(
+        f'<figure><img src="{png_data_uri(image)}" alt="{html.escape(title)}">'
+        f"<figcaption>{html.escape(title)}</figcaption></figure>"
+        for key in STEP_KEYS
+        if (image := digit.steps.get(key)) is not None
+        and (title := text(f"step_{key}", language))
+    )
+    alt = html.escape(text("input_alt", language))
+    return (
+        '<div class="model-view">'
+        f'<img class="seen" src="{png_data_uri(digit.image)}" width="{enlarged_side}"'
+        f' height="{enlarged_side}" alt="{alt}">'
+        f'<div class="steps">{steps}</div></div>'
+    )
+
+
+def error_html(message: str, language: str) -> str:
+    escaped = html.escape(text("unreadable", language, error=message))
+    return f'<div class="answer error">{escaped}</div>'
+
+
+def classify_in(
+    language: str,
+    drawing: Any,
+    choice: str | None,
+    holder: Any,
+    *,
+    unsure_below: float,
+    scribble_ink_fraction: float,
+    enlarged_side: int,
+) -> tuple[str, str, str]:
+    """`app.classify` in ``language``: the answer, the bars and the model's view.
+
+    The app passes its own thresholds, so both give the same verdicts.
+    """
+    language = checked_language(language)
+    try:
+        digit = mnist_format.to_mnist(drawing, with_steps=True)
+    except (ValueError, TypeError) as error:
+        return (
+            error_html(str(error), language),
+            bars_html(None),
+            model_view_html(None, language, enlarged_side=enlarged_side),
+        )
+    if digit is None:
+        return (
+            answer_html(None, False, language, unsure_below=unsure_below),
+            bars_html(None),
+            model_view_html(None, language, enlarged_side=enlarged_side),
+        )
+    probabilities = holder.get(choice).probabilities(digit.vector)
+    scribble = float((digit.image > 0.5).mean()) > scribble_ink_fraction
+    return (
+        answer_html(probabilities, scribble, language, unsure_below=unsure_below),
+        bars_html(probabilities),
+        model_view_html(digit, language, enlarged_side=enlarged_side),
+    )
+
+
+# Inside the network.
+
+
+def shown_units(weights: Sequence[teaching.DenseLayer]) -> tuple[np.ndarray, bool]:
+    """The hidden units to show, and whether they are a choice among more.
+
+    A first layer of at most `UNITS_SHOWN` units is shown whole. From a wider one the
+    app shows those `teaching.informative_units` ranks first without a sample: the
+    length of a unit's input weights times that of its outgoing weights. The rule with a
+    sample of MNIST would be better, but the app must not load MNIST at run time (a
+    Space has none), and the rule needs nothing but the weights.
+    """
+    units = weights[0][0].shape[1]
+    if units <= UNITS_SHOWN:
+        return np.arange(units), False
+    return teaching.informative_units(weights, UNITS_SHOWN), True
+
+
+def map_scale(maps: Sequence[np.ndarray]) -> float:
+    """One colour scale for a set of maps, so that the same colour means the same."""
+    largest = max((float(np.abs(single).max()) for single in maps), default=0.0)
+    return largest if largest > 0 else 1.0
+
+
+def legend_uri(scale: float) -> str:
+    return png_data_uri(teaching.colour_legend(scale))
+
+
+def weight_maps_html(served: Any, language: str) -> str:
+    """The first layer's maps, a legend, and a sentence on which units these are."""
+    language = checked_language(language)
+    if served.weights is None:
+        message = text("not_dense", language, model=served.name)
+        return f'<div class="weight-maps empty">{html.escape(message)}</div>'
+    units, chosen = shown_units(served.weights)
+    maps = teaching.weight_maps(served.weights[0][0], order=units)
+    scale = map_scale(maps)
+    total = served.weights[0][0].shape[1]
+    if chosen:
+        how = text(
+            "maps_chosen", language, count=len(units), total=total, model=served.name
+        )
+    else:
+        how = text("maps_all", language, count=total, model=served.name)
+    figures = "".join(
+        f'<figure data-unit="{unit}"><img src="{coloured_uri(map28, scale)}" '
+        f'width="{MAP_SIDE}" height="{MAP_SIDE}" alt="{name}">'
+        f"<figcaption>{name}</figcaption></figure>"
+        for unit, map28 in zip(units, maps, strict=True)
+        if (name := text("unit", language, unit=unit))
+    )
+    return (
+        f'<div class="weight-maps"><h3>{text("maps_title", language)}</h3>'
+        f'<p class="how">{html.escape(how)}</p><div class="maps">{figures}</div>'
+        f'<img class="legend" src="{legend_uri(scale)}" '
+        f'alt="-{scale:.2g} .. +{scale:.2g}">'
+        f'<p class="legend-text">{text("maps_legend", language)}</p></div>'
+    )
+
+
+def active_units(weights: Sequence[teaching.DenseLayer], outputs: np.ndarray):
+    """The units to show for one drawing: all of a small layer, else the most active.
+
+    In a wide relu layer most units are silent for any one drawing, so the units
+    `shown_units` picks for the maps would mostly show zero bars; the drawing's own
+    most active units show what it sets off. Ties go to the lower index.
+    """
+    if len(outputs) <= UNITS_SHOWN:
+        return np.arange(len(outputs))
+    return np.argsort(-outputs, kind="stable")[:UNITS_SHOWN]
+
+
+def activity(served: Any, image28: np.ndarray) -> dict[str, Any]:
+    """What the first layer does with one drawing, for the units `active_units` picks.
+
+    ``activations`` are the units' outputs, ``pre_activations`` their inputs before
+    the activation (kernel column . pixels + bias), ``contributions`` the 28x28 maps of
+    pixel times weight, which sum with the bias to the pre-activation.
+    """
+    kernel, bias, activation = served.weights[0]
+    vector = np.asarray(image28, dtype=np.float64).reshape(1, -1)
+    outputs = teaching.hidden_activations(served.weights, vector)[0]
+    units = active_units(served.weights, outputs)
+    return {
+        "units": units,
+        "total": len(outputs),
+        "activation": activation,
+        "activations": outputs[units],
+        "pre_activations": (vector @ kernel + bias)[0][units],
+        "contributions": teaching.contributions(kernel, vector, units),
+    }
+
+
+def activity_html(served: Any, image28: np.ndarray | None, language: str) -> str:
+    language = checked_language(language)
+    if served.weights is None:
+        message = text("not_dense", language, model=served.name)
+        return f'<div class="activity empty">{html.escape(message)}</div>'
+    if image28 is None:
+        return f'<div class="activity empty">{text("activity_empty", language)}</div>'
+    seen = activity(served, image28)
+    values = seen["activations"]
+    if seen["activation"] in BOUNDED_ACTIVATIONS:
+        bar_scale = 1.0
+    else:
+        bar_scale = max(float(np.abs(values).max()), 1e-12)
+    scale = map_scale(seen["contributions"])
+    rows, figures = [], []
+    for unit, value, before, picture in zip(
+        seen["units"],
+        values,
+        seen["pre_activations"],
+        seen["contributions"],
+        strict=True,
+    ):
+        name = text("unit", language, unit=unit)
+        width = min(100.0, 100.0 * abs(float(value)) / bar_scale)
+        rows.append(
+            f'<div class="bar" data-unit="{unit}"><span class="label">{name}</span>'
+            f'<span class="track"><span class="fill" style="width:{width:.1f}%">'
+            f'</span></span><span class="value">{value:.2f}</span></div>'
+        )
+        figures.append(
+            f'<figure data-unit="{unit}"><img src="{coloured_uri(picture, scale)}" '
+            f'width="{MAP_SIDE}" height="{MAP_SIDE}" alt="{name}">'
+            f'<figcaption>{name}: <span class="sum">{before:+.2f}</span>'
+            "</figcaption></figure>"
+        )
+    if len(seen["units"]) < seen["total"]:
+        which = text(
+            "activity_chosen", language, count=len(seen["units"]), total=seen["total"]
+        )
+    else:
+        which = text("activity_all", language, count=seen["total"])
+    return (
+        f'<div class="activity"><h3>{text("activity_title", language)}</h3>'
+        f'<p class="how">{html.escape(which)}</p>'
+        f'<div class="unit-bars">{"".join(rows)}</div>'
+        f'<div class="maps">{"".join(figures)}</div>'
+        f'<p class="legend-text">{text("activity_help", language)}</p></div>'
+    )
+
+
+def digit_of(drawing: Any) -> mnist_format.MnistDigit | None:
+    """The drawing in MNIST format; None when nothing (readable) is drawn."""
+    try:
+        return mnist_format.to_mnist(drawing)
+    except (ValueError, TypeError):
+        return None
+
+
+def drawing_activity_html(
+    drawing: Any, choice: str | None, holder: Any, language: str
+) -> str:
+    """`activity_html` for the page's drawing and model."""
+    digit = digit_of(drawing)
+    image28 = None if digit is None else digit.image
+    return activity_html(holder.get(choice), image28, language)
+
+
+# Sensitivity.
+
+
+def sensitivity(
+    served: Any,
+    image28: np.ndarray,
+    *,
+    shift_down: float = 0.0,
+    shift_right: float = 0.0,
+    rotation_deg: float = 0.0,
+    thickness: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The changed digit and the model's probabilities for it.
+
+    With no change at all the digit is the drawing itself, untouched, so the answer is
+    exactly the one the page shows above.
+    """
+    if not (shift_down or shift_right or rotation_deg or thickness):
+        changed = np.asarray(image28, dtype=np.float32)
+    else:
+        changed = teaching.perturb(
+            image28,
+            shift=(shift_down, shift_right),
+            rotation_deg=rotation_deg,
+            thickness=int(thickness),
+        )
+    vector = changed.reshape(1, mnist_format.PIXEL_COUNT)
+    return changed, served.probabilities(vector)
+
+
+def sensitivity_html(
+    drawing: Any,
+    choice: str | None,
+    holder: Any,
+    changes: dict[str, float],
+    language: str,
+    *,
+    unsure_below: float,
+) -> str:
+    language = checked_language(language)
+    digit = digit_of(drawing)
+    if digit is None:
+        return (
+            f'<div class="sensitivity empty">{text("sensitivity_empty", language)}'
+            "</div>"
+        )
+    changed, probabilities = sensitivity(holder.get(choice), digit.image, **changes)
+    answer = answer_html(probabilities, False, language, unsure_below=unsure_below)
+    return (
+        '<div class="sensitivity">'
+        f'<img class="changed" src="{png_data_uri(changed)}" width="{SEEN_SIDE}" '
+        f'height="{SEEN_SIDE}" alt="{text("changed_alt", language)}">'
+        f'<div class="result">{answer}{bars_html(probabilities)}</div></div>'
+    )
+
+
+# The class's corrections.
+
+
+def submit_correction(
+    drawing: Any,
+    label: Any,
+    holder: Any,
+    store: FeedbackStore,
+    session: str | None,
+    *,
+    choice: str | None = None,
+    language: str = ENGLISH,
+) -> str:
+    """Saves "that's wrong, it was ``label``" for ``drawing``; returns the message.
+
+    The model's answer is computed again from the drawing with the model the page
+    shows, so the row holds what the student saw. "Saved: ..." on success; "Not saved:
+    ..." when there is nothing to save or the database refuses the row, in which case
+    every earlier correction stays as it was.
+    """
+    return correct(
+        drawing, label, holder, store, session, choice=choice, language=language
+    )[1]
+
+
+def correct(
+    drawing: Any,
+    label: Any,
+    holder: Any,
+    store: FeedbackStore,
+    session: str | None,
+    *,
+    choice: str | None = None,
+    language: str = ENGLISH,
+) -> tuple[bool, str]:
+    """`submit_correction`, also saying whether the row was saved."""
+    language = checked_language(language)
+
+    def refused(reason: str, **values: Any) -> tuple[bool, str]:
+        return False, text(
+            "not_saved", language, reason=text(reason, language, **values)
+        )
+
+    try:
+        label = int(label)
+    except (TypeError, ValueError):
+        return refused("reason_no_label")
+    if label not in DIGITS:
+        return refused("reason_no_label")
+    try:
+        digit = mnist_format.to_mnist(drawing)
+    except (ValueError, TypeError) as error:
+        return refused("reason_unreadable", error=str(error))
+    if digit is None:
+        return refused("reason_nothing_drawn")
+    served = holder.get(choice)
+    predicted = int(np.argmax(served.probabilities(digit.vector)))
+    if label == predicted:
+        return refused("reason_was_right", digit=label)
+    original = drawing.get("composite") if isinstance(drawing, dict) else drawing
+    if not isinstance(original, np.ndarray | Image.Image):
+        original = None  # A path or a file dict: the 28x28 form is what matters.
+    try:
+        store.save(
+            digit.image,
+            label,
+            predicted,
+            served.name,
+            session=session,
+            original=original,
+        )
+        count = store.count()
+    except (FeedbackError, ValueError) as error:
+        return False, text("not_saved", language, reason=str(error))
+    return True, text("saved", language, count=count)
+
+
+def status_html(saved: bool, message: str) -> str:
+    kind = "saved" if saved else "refused"
+    return f'<div class="correction-status {kind}">{html.escape(message)}</div>'
+
+
+def mistakes_html(
+    store: FeedbackStore, language: str, limit: int = GALLERY_LIMIT
+) -> str:
+    """The latest corrections, newest first: the 28x28 form and who said what."""
+    language = checked_language(language)
+    try:
+        corrections = store.recent(limit)
+    except FeedbackError as error:
+        message = text("unavailable", language, error=str(error))
+        return f'<div class="mistakes error">{html.escape(message)}</div>'
+    title = f"<h3>{text('mistakes_title', language)}</h3>"
+    if not corrections:
+        return (
+            f'<div class="mistakes">{title}'
+            f'<p class="empty">{text("mistakes_empty", language)}</p></div>'
+        )
+    figures = []
+    for correction in corrections:
+        predicted = (
+            text("no_answer", language)
+            if correction.predicted is None
+            else correction.predicted
+        )
+        caption = text(
+            "mistake_caption", language, label=correction.label, predicted=predicted
+        )
+        figures.append(
+            f'<figure data-id="{correction.id}" data-label="{correction.label}">'
+            f'<img src="{png_data_uri(correction.image)}" '
+            f'width="{CORRECTION_THUMB_SIDE}" height="{CORRECTION_THUMB_SIDE}" '
+            f'alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    gallery = "".join(figures)
+    return f'<div class="mistakes">{title}<div class="gallery">{gallery}</div></div>'
+
+
+def scoreboard_html(store: FeedbackStore, session: str | None, language: str) -> str:
+    """Per digit: how often it was misread in this session and by the class."""
+    language = checked_language(language)
+    try:
+        mine = store.scoreboard(session) if session else None
+        everyone = store.scoreboard(None)
+    except FeedbackError as error:
+        message = text("unavailable", language, error=str(error))
+        return f'<div class="scoreboard error">{html.escape(message)}</div>'
+    header = "".join(
+        f"<th>{text(key, language)}</th>"
+        for key in (
+            "scoreboard_digit",
+            "scoreboard_session",
+            "scoreboard_class",
+            "scoreboard_answer",
+        )
+    )
+    rows = []
+    for digit in DIGITS:
+        own = mine[digit]["wrong"] if mine else 0
+        entry = everyone[digit]
+        answer = entry.get("answer")
+        read_as = "" if answer is None else f"{answer} ({entry['answer_count']})"
+        rows.append(
+            f'<tr data-digit="{digit}"><th>{digit}</th><td class="session">{own}</td>'
+            f'<td class="class">{entry["wrong"]}</td><td>{read_as}</td></tr>'
+        )
+    return (
+        f'<div class="scoreboard"><h3>{text("scoreboard_title", language)}</h3>'
+        f"<table><tr>{header}</tr>{''.join(rows)}</table></div>"
+    )
+
+
+def export_corrections(
+    store: FeedbackStore, folder: Path | None = None
+) -> tuple[Path, int]:
+    """Writes the corrections as ``corrections.npz`` in a new temporary folder.
+
+    The file is for ``python -m training --feedback FILE``; it goes to a temporary
+    folder, never into the repository or the data directory.
+    """
+    folder = (
+        Path(folder)
+        if folder is not None
+        else Path(tempfile.mkdtemp(prefix="digit-sketchpad-export-"))
+    )
+    path = folder / "corrections.npz"
+    return path, store.export_npz(path)
+
+
+# The page.
+
+CSS = """
+#language { max-width: 22rem; }
+#classroom img { image-rendering: pixelated; }
+#classroom .maps, #mistakes .gallery { display: flex; flex-wrap: wrap; gap: 0.5rem; }
+#classroom figure { margin: 0; font-size: 0.75rem; text-align: center; }
+#classroom .maps img { border: 1px solid #ccc; }
+#classroom .how, #classroom .legend-text { font-size: 0.85rem; color: #555; }
+#activity .bar { display: flex; align-items: center; gap: 0.5rem; margin: 2px 0; }
+#activity .label { width: 4.5rem; font-size: 0.8rem; text-align: right; }
+#activity .track { flex: 1; background: #eee; height: 0.9rem; border-radius: 3px; }
+#activity .fill { display: block; height: 100%; background: #8aa4c8;
+  border-radius: 3px; }
+#activity .value { width: 3rem; text-align: right; font-variant-numeric: tabular-nums; }
+#sensitivity .sensitivity { display: flex; gap: 1rem; align-items: flex-start; }
+#sensitivity img.changed { background: #000; border: 1px solid #ccc; }
+#sensitivity .result { flex: 1; }
+#sensitivity .answer { font-size: 1.2rem; }
+#sensitivity .digit { font-size: 2.5rem; font-weight: 700; margin-right: 0.4rem; }
+#sensitivity .bar { display: flex; align-items: center; gap: 0.5rem; margin: 1px 0; }
+#sensitivity .label { width: 1.2rem; font-weight: 600; text-align: right; }
+#sensitivity .track { flex: 1; background: #eee; height: 0.9rem; border-radius: 3px; }
+#sensitivity .fill { display: block; height: 100%; background: #8aa4c8;
+  border-radius: 3px; }
+#sensitivity .top .fill { background: #e4572e; }
+#sensitivity .value { width: 3.6rem; text-align: right; }
+#correction-status .saved { color: #1b7a1b; }
+#correction-status .refused { color: #b00020; }
+#mistakes img { background: #000; }
+#scoreboard td, #scoreboard th { padding: 2px 8px; text-align: right; }
+"""
+
+# Runs in the browser when the language switch changes. Gradio's own translations
+# follow its locale store, which only Gradio's settings panel sets; the module that
+# panel imports exports the setter (`changeLocale`), found here by the hashed file name
+# it was loaded from. Without it, the server-made texts still switch. The choice is
+# remembered in this browser for the next visit.
+SET_LOCALE_JS = """
+async (language) => {
+  try { localStorage.setItem("digit-sketchpad-language", language); } catch {}
+  const core = performance.getEntriesByType("resource").map((entry) => entry.name)
+    .find((name) => /\\/assets\\/core-[\\w-]+\\.js(\\?.*)?$/.test(name));
+  if (core) {
+    try { (await import(core)).changeLocale(language); }
+    catch (error) { console.warn("language switch:", error); }
+  }
+  return [];
+}
+"""
+# On load: the language chosen here before, else the browser's, best first.
+BROWSER_LANGUAGES_JS = """
+() => {
+  let chosen = null;
+  try { chosen = localStorage.getItem("digit-sketchpad-language"); } catch {}
+  return [chosen || navigator.languages.join(",") || navigator.language];
+}
+"""
+
+
+def language_switch():
+    """The switch between English and Simplified Chinese, for the top of the page."""
+    import gradio as gr
+
+    return gr.Radio(
+        choices=[(LANGUAGE_NAMES[code], code) for code in LANGUAGES],
+        value=ENGLISH,
+        label=label("language"),
+        elem_id="language",
+        container=False,
+    )
+
+
+def correction_controls():
+    """The digit picker for "that's wrong, it was N", its button and its message."""
+    import gradio as gr
+
+    with gr.Group(elem_id="correction"):
+        picker = gr.Radio(
+            choices=[str(digit) for digit in DIGITS],
+            value=None,
+            label=label("it_was"),
+            elem_id="correction-digit",
+        )
+        button = gr.Button(
+            label("save_correction"), elem_id="correction-save", size="sm"
+        )
+    status = gr.HTML("", elem_id="correction-status")
+    return picker, button, status
+
+
+def build_classroom(
+    sketchpad: Any,
+    chooser: Any,
+    holder: Any,
+    *,
+    language: Any,
+    correction: tuple,
+    drawn: Sequence[Any] = (),
+    feedback_store: FeedbackStore | None = None,
+    unsure_below: float,
+) -> None:
+    """The classroom's tabs and events, inside the app's ``gr.Blocks``.
+
+    ``language`` is the switch from `language_switch`; ``correction`` what
+    `correction_controls` made; ``drawn`` the app's events that answer a new drawing
+    (a stroke, an example), which the classroom's views follow (``.then``) so that
+    the answer comes first.
+    """
+    import gradio as gr
+
+    store = feedback_store if feedback_store is not None else FeedbackStore()
+    picker, save_button, status = correction
+    session_of: Callable[[Any], str | None] = lambda request: getattr(  # noqa: E731
+        request, "session_hash", None
+    )
+
+    # Accordions, not tabs: Gradio 6 translates a tab's name only while it is
+    # selected when the language changes on an open page; accordions follow at once.
+    with gr.Column(elem_id="classroom"):
+        gr.Markdown(label("classroom_intro"))
+        with gr.Accordion(label("tab_inside"), open=True, elem_id="inside"):
+            maps = gr.HTML(elem_id="weight-maps")
+            inside = gr.HTML(elem_id="activity")
+        with gr.Accordion(
+            label("tab_sensitivity"), open=False, elem_id="sensitivity-panel"
+        ):
+            gr.Markdown(label("sensitivity_help"))
+            with gr.Row():
+                shift_down = gr.Slider(
+                    -SHIFT_LIMIT,
+                    SHIFT_LIMIT,
+                    value=0,
+                    step=1,
+                    label=label("shift_down"),
+                    elem_id="shift-down",
+                )
+                shift_right = gr.Slider(
+                    -SHIFT_LIMIT,
+                    SHIFT_LIMIT,
+                    value=0,
+                    step=1,
+                    label=label("shift_right"),
+                    elem_id="shift-right",
+                )
+            with gr.Row():
+                rotation = gr.Slider(
+                    -ROTATION_LIMIT,
+                    ROTATION_LIMIT,
+                    value=0,
+                    step=5,
+                    label=label("rotation"),
+                    elem_id="rotation",
+                )
+                thickness = gr.Slider(
+                    -THICKNESS_LIMIT,
+                    THICKNESS_LIMIT,
+                    value=0,
+                    step=1,
+                    label=label("thickness"),
+                    elem_id="thickness",
+                )
+            reset = gr.Button(label("reset"), size="sm")
+            changed = gr.HTML(elem_id="sensitivity")
+        with gr.Accordion(label("tab_mistakes"), open=True, elem_id="mistakes-panel"):
+            with gr.Row():
+                scoreboard = gr.HTML(elem_id="scoreboard")
+                mistakes = gr.HTML(elem_id="mistakes")
+            with gr.Row():
+                refresh = gr.Button(label("refresh"), size="sm")
+                export_button = gr.Button(label("export"), size="sm", elem_id="export")
+            export_note = gr.HTML(elem_id="export-note")
+            export_file = gr.File(
+                label=label("export_file"),
+                interactive=False,
+                height=90,
+                elem_id="export-file",
+            )
+    sliders = [shift_down, shift_right, rotation, thickness]
+
+    def show_maps(choice, language_code):
+        return weight_maps_html(holder.get(choice), language_code)
+
+    def show_activity(drawing, choice, language_code):
+        return drawing_activity_html(drawing, choice, holder, language_code)
+
+    def show_changed(drawing, choice, down, right, turn, thick, language_code):
+        changes = {
+            "shift_down": float(down),
+            "shift_right": float(right),
+            "rotation_deg": float(turn),
+            "thickness": int(thick),
+        }
+        return sensitivity_html(
+            drawing, choice, holder, changes, language_code, unsure_below=unsure_below
+        )
+
+    def show_class(language_code, request: gr.Request):
+        session = session_of(request)
+        return (
+            scoreboard_html(store, session, language_code),
+            mistakes_html(store, language_code),
+        )
+
+    def save(drawing, digit, choice, language_code, request: gr.Request):
+        session = session_of(request)
+        saved, message = correct(
+            drawing,
+            digit,
+            holder,
+            store,
+            session,
+            choice=choice,
+            language=language_code,
+        )
+        return (
+            status_html(saved, message),
+            scoreboard_html(store, session, language_code),
+            mistakes_html(store, language_code),
+        )
+
+    def export(language_code):
+        try:
+            path, count = export_corrections(store)
+        except (FeedbackError, OSError) as error:
+            message = text("unavailable", language_code, error=str(error))
+            return None, status_html(False, message)
+        if count == 0:
+            return None, f"<p>{text('export_empty', language_code)}</p>"
+        note = html.escape(text("exported", language_code, count=count))
+        return str(path), f"<p>{note}</p>"
+
+    private = {"api_visibility": "private", "show_progress": "hidden"}
+    activity_inputs = [sketchpad, chooser, language]
+    changed_inputs = [sketchpad, chooser, *sliders, language]
+    for event in drawn:
+        # After the answer, not beside it: the answer is what the student waits for.
+        event.then(show_activity, activity_inputs, [inside], **private).then(
+            show_changed, changed_inputs, [changed], **private
+        )
+    gr.on(
+        [chooser.change, language.change],
+        show_maps,
+        [chooser, language],
+        [maps],
+        **private,
+    ).then(show_activity, activity_inputs, [inside], **private)
+    gr.on(
+        [chooser.change, language.change, *(slider.release for slider in sliders)],
+        show_changed,
+        changed_inputs,
+        [changed],
+        trigger_mode="always_last",
+        **private,
+    )
+    reset.click(lambda: [0] * len(sliders), None, sliders, **private).then(
+        show_changed, changed_inputs, [changed], **private
+    )
+    save_button.click(
+        save,
+        [sketchpad, picker, chooser, language],
+        [status, scoreboard, mistakes],
+        concurrency_limit=None,
+        **private,
+    )
+    gr.on(
+        [refresh.click, language.change],
+        show_class,
+        [language],
+        [scoreboard, mistakes],
+        **private,
+    )
+    export_button.click(export, [language], [export_file, export_note], **private)
+    language.change(None, [language], None, js=SET_LOCALE_JS, **private)
+
+    # The browser's language first; the views then read it, so that they come in the
+    # language the page will show. A change of language re-renders them as well.
+    demo = gr.context.Context.root_block
+    browser_languages = gr.Textbox(visible=False)
+    demo.load(
+        pick_language,
+        [browser_languages],
+        [language],
+        js=BROWSER_LANGUAGES_JS,
+        **private,
+    ).then(show_maps, [chooser, language], [maps], **private).then(
+        show_activity, activity_inputs, [inside], **private
+    ).then(show_class, [language], [scoreboard, mistakes], **private)
