@@ -51,13 +51,11 @@ SCRIBBLE_DRAWN_FRACTION = 0.45
 SCRIBBLE_THINNED_FRACTION = 0.2
 # Ten canvas pixels to an MNIST pixel: every image the browser makes of the
 # drawing costs time in proportion to its pixels (README, "Stroke to answer"), and a
-# 280 px canvas is as large on screen as a 400 px one was at the zoom that fit it.
+# 280 px canvas shows as large as the 400 px one did (288 CSS px in the default height).
 # The brush width, in canvas pixels, gives strokes about as thick, relative to the
 # digit, as MNIST's pen.
 CANVAS_SIDE = 280
 BRUSH_SIZE = 15
-# The Sketchpad's toolbars take 100 px of its height; this shows the canvas at 100%.
-SKETCHPAD_HEIGHT = CANVAS_SIDE + 100
 ENLARGED_SIDE = 168  # How big "what the model sees" is drawn, in CSS pixels.
 FOLLOW_CURRENT = "current"
 
@@ -528,7 +526,6 @@ def build_demo(model: Any = None, *, store: Path | None = None):
                     layers=False,
                     transforms=(),
                     fixed_canvas=True,
-                    height=SKETCHPAD_HEIGHT,
                     elem_id="sketchpad",
                 )
                 sketchpad.preprocess = readable_or_clear_error(sketchpad.preprocess)

@@ -1,0 +1,354 @@
+"""Time from lifting the pen to the answer on the page, against a default Sketchpad.
+
+Run from the repository root (needs Debian's ``chromium`` and Playwright, as the
+browser tests do):
+
+    python benchmarks/bench_stroke_latency.py [--digits 20]
+
+Starts ``app.py`` and ``benchmarks/default_sketchpad_app.py`` (the same handler behind
+``gr.Sketchpad()`` with defaults), opens each in headless Chromium, and draws the same
+digits on both, alternating which page goes first. Each drawing starts on a cleared
+canvas and is one stroke, so one mouse-up makes one answer.
+
+The clock runs inside the page (``performance.now()``): from the ``pointerup`` of the
+stroke to the moment ``#prediction .answer`` changes (a MutationObserver), and to the
+next animation frame after it, when the answer is painted. Playwright's own round trips
+are not in the figures. The page's requests are timed by wrapping ``fetch``, which
+splits the wait into:
+
+- encode: pen up until the first image leaves (the Sketchpad's 30 ms pause, then
+  reading the canvas back and encoding background, layers and composite as PNG);
+- upload: the images posted to the server (``component_server``), until the last reply;
+- join: the event posted to the queue (``queue/join``), until its reply;
+- result: until the result message arrives on the event stream (queue, decoding the
+  images, the handler, encoding the outputs);
+- render: until the answer is in the page, and painted.
+
+The default page needs the brush clicked after every Clear; ours must not, and the
+benchmark checks that by drawing on it without touching any tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.serving import (  # noqa: E402
+    RunningApp,
+    chromium_page,
+    copy_store,
+    draw,
+    free_port,
+    wait_until_up,
+)
+
+DEFAULT_CANVAS_SIDE = 800  # gr.Sketchpad()'s canvas when canvas_size is not given.
+ANSWER_TIMEOUT_MS = 30_000
+PHASES = ("encode", "upload", "join", "result", "render", "paint")
+
+# One-stroke digits in [0, 1] coordinates of the drawing surface.
+STROKES = {
+    "1": [[(0.5, 0.15), (0.5, 0.85)]],
+    "7": [[(0.25, 0.2), (0.75, 0.2), (0.4, 0.85)]],
+    "2": [[(0.3, 0.3), (0.5, 0.15), (0.7, 0.3), (0.3, 0.85), (0.75, 0.85)]],
+    "4": [[(0.6, 0.85), (0.6, 0.15), (0.2, 0.6), (0.8, 0.6)]],
+    "0": [
+        [
+            (0.5, 0.15), (0.72, 0.3), (0.72, 0.7), (0.5, 0.85), (0.28, 0.7),
+            (0.28, 0.3), (0.5, 0.15),
+        ]
+    ],
+}  # fmt: skip
+
+# Runs in every page before Gradio: marks pen-up, watches the answer, times requests.
+PROBE_JS = """
+(() => {
+  const probe = { up: null, answer: null, paint: null, baseline: null,
+                  requests: [], messages: [] };
+  window.__stroke = probe;
+  const now = () => performance.now();
+  const answerHtml = () => {
+    const answer = document.querySelector('#prediction .answer');
+    return answer ? answer.outerHTML : null;
+  };
+  probe.arm = () => {
+    Object.assign(probe, { up: null, answer: null, paint: null,
+                           baseline: answerHtml(), requests: [], messages: [] });
+  };
+  window.addEventListener('pointerup', () => { probe.up = now(); }, true);
+  new MutationObserver(() => {
+    if (probe.up === null || probe.answer !== null) return;
+    if (answerHtml() === probe.baseline) return;
+    probe.answer = now();
+    requestAnimationFrame(() => { probe.paint = now(); });
+  }).observe(document, { subtree: true, childList: true, characterData: true,
+                         attributes: true });
+  const size = body => {
+    if (!body) return 0;
+    if (typeof body === 'string') return body.length;
+    if (body instanceof FormData) {
+      let total = 0;
+      for (const [, value] of body) total += value.size ?? String(value).length;
+      return total;
+    }
+    return body.size ?? body.byteLength ?? 0;
+  };
+  const originalFetch = window.fetch.bind(window);
+  window.fetch = async (input, init) => {
+    const url = typeof input === 'string' ? input : (input.url ?? String(input));
+    const record = { url, start: now(), end: null, bytes: size(init && init.body) };
+    probe.requests.push(record);
+    const response = await originalFetch(input, init);
+    record.end = now();
+    if (!url.includes('/queue/data') || !response.body) return response;
+    // The event stream stays open; note when each message arrives.
+    const [mine, theirs] = response.body.tee();
+    (async () => {
+      const reader = mine.getReader();
+      const decoder = new TextDecoder();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const text = decoder.decode(value);
+        probe.messages.push({ t: now(),
+                              completed: text.includes('process_completed') });
+      }
+    })();
+    return new Response(theirs, { status: response.status,
+                                  statusText: response.statusText,
+                                  headers: response.headers });
+  };
+})();
+"""
+
+# What one stroke cost, as offsets in ms from pen-up, read from the probe.
+COLLECT_JS = """() => {
+  const p = window.__stroke;
+  const after = p.requests.filter(r => r.start >= p.up);
+  const span = (part) => after.filter(r => r.url.includes(part));
+  const blobs = span('/component_server');
+  const join = span('/queue/join')[0] || span('/run/')[0] || null;
+  const done = p.messages.find(m => m.completed && m.t >= p.up);
+  return {
+    total: p.answer - p.up,
+    paint: p.paint === null ? null : p.paint - p.up,
+    blobs_start: blobs.length ? Math.min(...blobs.map(r => r.start)) - p.up : null,
+    blobs_end: blobs.length ? Math.max(...blobs.map(r => r.end)) - p.up : null,
+    upload_bytes: blobs.reduce((sum, r) => sum + r.bytes, 0),
+    uploads: blobs.length,
+    join_start: join ? join.start - p.up : null,
+    join_end: join ? join.end - p.up : null,
+    result: done ? done.t - p.up : null,
+    requests: after.map(r => r.url.replace(location.origin, '')),
+  };
+}"""
+
+
+@dataclass
+class Page:
+    name: str
+    page: object
+    canvas_side: int
+    click_brush: bool
+    samples: list[dict] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def started(script: str, log_dir: Path, store: Path) -> Iterator[RunningApp]:
+    """Runs ``python script`` on a free loopback port until the block ends."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "DIGIT_MODEL_STORE": str(store),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    env.pop("PORT", None)
+    log_path = log_dir / f"{Path(script).stem}-{port}.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, script],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    running = RunningApp(process, f"http://127.0.0.1:{port}/", log_path)
+    try:
+        wait_until_up(running)
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def open_page(context, url: str):
+    page = context.new_page()
+    page.add_init_script(PROBE_JS)
+    page.goto(url)
+    page.wait_for_selector(".pixi-target canvas", timeout=60_000)
+    return page
+
+
+def answer_text(page) -> str:
+    return page.inner_text("#prediction .answer")
+
+
+def clear(page) -> None:
+    """Empties the canvas and waits until the page says so."""
+    if answer_text(page) == "Draw a digit":
+        return
+    page.click("#sketchpad button[aria-label='Clear canvas']")
+    page.wait_for_function(
+        "() => document.querySelector('#prediction .answer')"
+        ".innerText === 'Draw a digit'",
+        timeout=ANSWER_TIMEOUT_MS,
+    )
+
+
+def measure(target: Page, digit: str) -> dict:
+    page = target.page
+    page.bring_to_front()
+    clear(page)
+    if target.click_brush:
+        page.click("#sketchpad button[aria-label='Brush']")
+    page.evaluate("() => window.__stroke.arm()")
+    draw(page, STROKES[digit], target.canvas_side)
+    page.wait_for_function(
+        "() => window.__stroke.answer !== null", timeout=ANSWER_TIMEOUT_MS
+    )
+    page.wait_for_function(
+        "() => window.__stroke.paint !== null", timeout=ANSWER_TIMEOUT_MS
+    )
+    sample = page.evaluate(COLLECT_JS)
+    sample["digit"] = digit
+    sample["answer"] = answer_text(page)
+    return sample
+
+
+def phases(sample: dict) -> dict[str, float | None]:
+    """Splits one stroke's total into consecutive phases, in ms."""
+
+    def gap(later, earlier):
+        if later is None or earlier is None:
+            return None
+        return later - earlier
+
+    join_or_blobs = sample["join_start"]
+    return {
+        "encode": sample["blobs_start"],
+        "upload": gap(sample["blobs_end"], sample["blobs_start"]),
+        "join": gap(sample["join_end"], sample["blobs_end"] or 0.0),
+        "result": gap(sample["result"], sample["join_end"]),
+        "render": gap(sample["total"], sample["result"] or join_or_blobs),
+        "paint": gap(sample["paint"], sample["total"]),
+    }
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def report(targets: list[Page]) -> None:
+    print()
+    header = f"{'page':<10}{'n':>4}{'p50 ms':>9}{'p90 ms':>9}{'painted p50':>13}"
+    print(header + "".join(f"{name:>9}" for name in PHASES) + f"{'upload kB':>11}")
+    for target in targets:
+        totals = [s["total"] for s in target.samples]
+        painted = [s["paint"] for s in target.samples if s["paint"] is not None]
+        split = [phases(s) for s in target.samples]
+        medians = []
+        for name in PHASES:
+            values = [p[name] for p in split if p[name] is not None]
+            medians.append(f"{statistics.median(values):9.0f}" if values else " " * 9)
+        kilobytes = statistics.median(s["upload_bytes"] for s in target.samples) / 1e3
+        print(
+            f"{target.name:<10}{len(totals):>4}{statistics.median(totals):9.0f}"
+            f"{percentile(totals, 0.9):9.0f}{statistics.median(painted):13.0f}"
+            + "".join(medians)
+            + f"{kilobytes:11.1f}"
+        )
+    print("\nphases are medians of each phase, so they need not add up to p50 exactly")
+    for target in targets:
+        right = sum(s["answer"].split(" ")[0] == s["digit"] for s in target.samples)
+        total = len(target.samples)
+        print(f"{target.name}: answered the drawn digit {right}/{total} times")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--digits", type=int, default=20, help="drawings per page")
+    parser.add_argument("--json", type=Path, help="also write every sample here")
+    parser.add_argument(
+        "--click-brush-ours",
+        action="store_true",
+        help="click the brush on our page too, as on the default one",
+    )
+    args = parser.parse_args()
+
+    import app
+
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        store = copy_store(folder / "store")
+        with (
+            started("app.py", folder, store) as ours_app,
+            started("benchmarks/default_sketchpad_app.py", folder, store) as base_app,
+            chromium_page() as first_page,
+        ):
+            context = first_page.context
+            targets = [
+                Page(
+                    "ours",
+                    open_page(context, ours_app.url),
+                    app.CANVAS_SIDE,
+                    args.click_brush_ours,
+                ),
+                Page(
+                    "default",
+                    open_page(context, base_app.url),
+                    DEFAULT_CANVAS_SIDE,
+                    True,
+                ),
+            ]
+            digits = list(STROKES)
+            for index in range(args.digits):
+                digit = digits[index % len(digits)]
+                order = targets if index % 2 == 0 else targets[::-1]
+                for target in order:
+                    sample = measure(target, digit)
+                    target.samples.append(sample)
+                    print(
+                        f"{index + 1:3d} {target.name:<8} {digit}: "
+                        f"{sample['total']:6.0f} ms -> {sample['answer']!r}",
+                        flush=True,
+                    )
+    report(targets)
+    if args.json:
+        args.json.write_text(
+            json.dumps({t.name: t.samples for t in targets}, indent=1) + "\n"
+        )
+
+
+if __name__ == "__main__":
+    main()

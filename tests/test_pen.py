@@ -1,0 +1,73 @@
+"""The pen is ready: a learner draws at once, on page load and after Clear."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import app
+from tests.serving import (
+    answer_html,
+    chromium_page,
+    copy_store,
+    draw,
+    running_app,
+    wait_for_new_answer,
+)
+
+ONE = [[(0.5, 0.15), (0.5, 0.5), (0.5, 0.85)]]
+SEVEN = [[(0.25, 0.2), (0.75, 0.2), (0.4, 0.85)]]
+ACTIVE_TOOL = "#sketchpad .toolbar-wrap button.highlight"
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pen")
+    with (
+        running_app(copy_store(folder / "store"), folder) as live,
+        chromium_page() as opened,
+    ):
+        opened.goto(live.url)
+        opened.wait_for_selector(".pixi-target canvas", timeout=60_000)
+        yield opened
+
+
+def clear(page) -> None:
+    before = answer_html(page)
+    page.click("#sketchpad button[aria-label='Clear canvas']")
+    assert wait_for_new_answer(page, before) == "Draw a digit"
+
+
+def draw_and_read(page, strokes) -> str:
+    """Draws without touching any tool and returns the answer that follows."""
+    page.wait_for_selector(ACTIVE_TOOL, timeout=10_000)
+    before = answer_html(page)
+    draw(page, strokes, app.CANVAS_SIDE)
+    return wait_for_new_answer(page, before)
+
+
+def test_drawing_without_choosing_a_tool_answers_on_load_and_after_clear(page):
+    assert page.inner_text("#prediction .answer") == "Draw a digit"
+    assert page.locator(ACTIVE_TOOL).count() == 1
+    first_tool = page.locator("#sketchpad .toolbar-wrap button").first
+    assert "highlight" in first_tool.get_attribute("class")
+
+    assert re.fullmatch(r"1 \d+% sure", draw_and_read(page, ONE))
+    clear(page)
+    assert re.fullmatch(r"7 \d+% sure", draw_and_read(page, SEVEN))
+    clear(page)
+
+
+def test_choosing_the_eraser_is_respected(page):
+    eraser = page.locator("#sketchpad .toolbar-wrap button").nth(1)
+    eraser.click()
+    page.wait_for_timeout(300)
+    assert "highlight" in eraser.get_attribute("class")
+    assert page.locator(ACTIVE_TOOL).count() == 1
+    # Back to the pen: clicking the active brush keeps it active.
+    brush = page.locator("#sketchpad .toolbar-wrap button").first
+    brush.click()
+    brush.click()
+    page.wait_for_timeout(300)
+    assert "highlight" in brush.get_attribute("class")
