@@ -9,9 +9,6 @@ app runs is served from the next drawing on.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import logging
 import os
 import threading
@@ -25,6 +22,8 @@ from PIL import Image
 import classroom
 import mnist_format
 import sketchpad_js
+import texts
+from answers import answer_html, bars_html, classify, model_view_html
 from model_store import ModelStoreError, default_store, list_records, load, load_current
 from model_store.store import CURRENT_FILE
 from teaching import dense_weights, forward
@@ -36,19 +35,6 @@ EXAMPLES_DIR = ROOT / "examples"
 NUM_CLASSES = 10
 DIGITS = tuple(range(NUM_CLASSES))
 
-# Below this top probability the answer says it is unsure instead of naming a digit.
-# At 0.6 the default model is unsure on 0.5% of the MNIST test digits (a third of
-# which it would get wrong), and on most drawings that are not digits at all.
-UNSURE_BELOW = 0.6
-# Share of the 28x28 field inked above half strength: 13% for an average MNIST
-# training digit and at most 40% for any of the 60,000. More is a scribble.
-SCRIBBLE_INK_FRACTION = 0.45
-# Most scribbles are caught by both of these together: over 45% of the ink's square box
-# inked as drawn, and over 20% of the 28x28 field once thinned. Of 12,000 MNIST training
-# digits 5 pass both (0.04%); random scribbles of 30 strokes or more with the app's pen
-# and a zigzag over the canvas (tests/test_robustness.py) all do.
-SCRIBBLE_DRAWN_FRACTION = 0.45
-SCRIBBLE_THINNED_FRACTION = 0.2
 # Ten canvas pixels to an MNIST pixel: every image the browser makes of the
 # drawing costs time in proportion to its pixels (README, "Stroke to answer"), and a
 # 280 px canvas shows as large as the 400 px one did (288 CSS px in the default height).
@@ -56,7 +42,6 @@ SCRIBBLE_THINNED_FRACTION = 0.2
 # digit, as MNIST's pen.
 CANVAS_SIDE = 280
 BRUSH_SIZE = 15
-ENLARGED_SIDE = 168  # How big "what the model sees" is drawn, in CSS pixels.
 FOLLOW_CURRENT = "current"
 
 
@@ -217,104 +202,6 @@ def predict_digit(image: Any, holder: ModelHolder | None = None) -> np.ndarray |
     return (holder or default_holder()).current().probabilities(digit.vector)
 
 
-def is_scribble(image28: np.ndarray, drawn: np.ndarray | None = None) -> bool:
-    """Too much ink for a digit; ``drawn`` is the ink as drawn, cropped to its box.
-
-    Thinning the strokes to MNIST's width turns a dense scribble into a web of thin
-    lines, so the 28x28 ink alone misses most scribbles; with the ink as drawn, a
-    scribble is dense in its box and still inky after thinning.
-    """
-    inked = float((image28 > 0.5).mean())
-    if inked > SCRIBBLE_INK_FRACTION:
-        return True
-    if drawn is None:
-        return False
-    covered = float((drawn > 0.5).sum()) / max(drawn.shape) ** 2
-    return covered > SCRIBBLE_DRAWN_FRACTION and inked > SCRIBBLE_THINNED_FRACTION
-
-
-def png_data_uri(image: np.ndarray) -> str:
-    """A small greyscale PNG inline, so the page needs no extra request for it."""
-    pixels = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
-    buffer = io.BytesIO()
-    Image.fromarray((pixels * 255).round().astype(np.uint8), mode="L").save(
-        buffer, format="PNG"
-    )
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def answer_html(probabilities: np.ndarray | None, scribble: bool = False) -> str:
-    """The big answer: the digit first, then how sure the model is."""
-    if probabilities is None:
-        return '<div class="answer empty">Draw a digit</div>'
-    ranked = np.argsort(probabilities)[::-1]
-    top, runner_up = int(ranked[0]), int(ranked[1])
-    if scribble:
-        return (
-            '<div class="answer unsure">Not sure: this does not look like a digit</div>'
-        )
-    if probabilities[top] < UNSURE_BELOW:
-        return (
-            '<div class="answer unsure">Not sure: maybe '
-            f"{top} ({probabilities[top]:.0%}) or {runner_up} "
-            f"({probabilities[runner_up]:.0%})</div>"
-        )
-    return (
-        f'<div class="answer"><span class="digit">{top}</span> '
-        f'<span class="confidence">{probabilities[top]:.0%} sure</span></div>'
-    )
-
-
-def bars_html(probabilities: np.ndarray | None) -> str:
-    """All ten digits in order, each with its probability in percent."""
-    if probabilities is None:
-        return '<div class="bars empty"></div>'
-    top = int(np.argmax(probabilities))
-    rows = []
-    for digit in DIGITS:
-        percent = 100.0 * float(probabilities[digit])
-        kind = "bar top" if digit == top else "bar"
-        rows.append(
-            f'<div class="{kind}" data-digit="{digit}">'
-            f'<span class="label">{digit}</span>'
-            f'<span class="track"><span class="fill" style="width:{percent:.1f}%">'
-            f'</span></span><span class="value">{percent:.1f}%</span></div>'
-        )
-    return '<div class="bars">' + "".join(rows) + "</div>"
-
-
-STEP_TITLES = {
-    "ink": "1. Ink found",
-    "cropped": "2. Cropped to the ink",
-    "box": "3. Scaled into 20x20",
-    "field": "4. Placed in 28x28",
-    "centred": "5. Centre of mass at the middle",
-}
-
-
-def model_view_html(digit: mnist_format.MnistDigit | None) -> str:
-    """The 28x28 input enlarged without smoothing, and the steps that made it."""
-    if digit is None:
-        return '<div class="model-view empty">The model sees nothing yet.</div>'
-    steps = "".join(
-        f'<figure><img src="{png_data_uri(image)}" alt="{html.escape(title)}">'
-        f"<figcaption>{html.escape(title)}</figcaption></figure>"
-        for key, title in STEP_TITLES.items()
-        if (image := digit.steps.get(key)) is not None
-    )
-    return (
-        '<div class="model-view">'
-        f'<img class="seen" src="{png_data_uri(digit.image)}" width="{ENLARGED_SIDE}"'
-        f' height="{ENLARGED_SIDE}" alt="28x28 input">'
-        f'<div class="steps">{steps}</div></div>'
-    )
-
-
-def error_html(message: str) -> str:
-    escaped = html.escape(message)
-    return f'<div class="answer error">Could not read this drawing: {escaped}</div>'
-
-
 def readable_or_clear_error(preprocess):
     """Wraps a Sketchpad's preprocess so that a file it cannot decode gets a clear
     message; otherwise an API caller's non-image or oversized file ends in Gradio's
@@ -339,25 +226,6 @@ def readable_or_clear_error(preprocess):
             ) from None
 
     return preprocess_or_refuse
-
-
-def classify(
-    drawing: Any, choice: str | None, holder: ModelHolder
-) -> tuple[str, str, str]:
-    """What the page shows for one drawing: answer, bars, and the model's view."""
-    try:
-        digit = mnist_format.to_mnist(drawing, with_steps=True)
-    except (ValueError, TypeError) as error:
-        return error_html(str(error)), bars_html(None), model_view_html(None)
-    if digit is None:
-        return answer_html(None), bars_html(None), model_view_html(None)
-    probabilities = holder.get(choice).probabilities(digit.vector)
-    scribble = is_scribble(digit.image, digit.steps.get("cropped"))
-    return (
-        answer_html(probabilities, scribble),
-        bars_html(probabilities),
-        model_view_html(digit),
-    )
 
 
 def model_info_markdown(served: ServedModel, problems: tuple[str, ...] = ()) -> str:
@@ -473,17 +341,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
         holder = ModelHolder(store, fixed=served)
 
     def on_draw(drawing, choice, language=None):
-        if language in (None, classroom.ENGLISH):
-            return classify(drawing, choice, holder)
-        return classroom.classify_in(
-            language,
-            drawing,
-            choice,
-            holder,
-            unsure_below=UNSURE_BELOW,
-            scribble_ink_fraction=SCRIBBLE_INK_FRACTION,
-            enlarged_side=ENLARGED_SIDE,
-        )
+        return classify(drawing, choice, holder, language or texts.ENGLISH)
 
     def probabilities_api(image):
         """The ten probabilities for an image, or nothing_drawn."""
@@ -508,12 +366,12 @@ def build_demo(model: Any = None, *, store: Path | None = None):
         return gr.Dropdown(choices=holder.choices(), value=FOLLOW_CURRENT)
 
     with gr.Blocks(title="Digit Sketchpad") as demo:
-        gr.Markdown(classroom.label("intro"))
+        gr.Markdown(texts.label("intro"))
         language = classroom.language_switch()
         with gr.Row():
             with gr.Column(scale=3):
                 sketchpad = gr.Sketchpad(
-                    label=classroom.label("draw_here"),
+                    label=texts.label("draw_here"),
                     canvas_size=(CANVAS_SIDE, CANVAS_SIDE),
                     brush=gr.Brush(
                         default_size=BRUSH_SIZE,
@@ -533,7 +391,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
                 prediction = gr.HTML(answer_html(None), elem_id="prediction")
                 bars = gr.HTML(bars_html(None), elem_id="bars")
                 correction = classroom.correction_controls()
-        with gr.Accordion(classroom.label("model_sees"), open=True):
+        with gr.Accordion(texts.label("model_sees"), open=True):
             model_view = gr.HTML(model_view_html(None), elem_id="model-view")
         examples = example_paths()
         example_gallery = None
@@ -541,11 +399,11 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             example_gallery = gr.Examples(
                 examples=examples,
                 inputs=[sketchpad],
-                label=classroom.label("examples"),
+                label=texts.label("examples"),
             )
-        with gr.Accordion(classroom.label("the_model"), open=False):
+        with gr.Accordion(texts.label("the_model"), open=False):
             chooser = gr.Dropdown(
-                label=classroom.label("model"),
+                label=texts.label("model"),
                 choices=[(f"Current ({holder.current().name})", FOLLOW_CURRENT)],
                 value=FOLLOW_CURRENT,
                 elem_id="model-chooser",
@@ -614,7 +472,6 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             language=language,
             correction=correction,
             drawn=drawn_events,
-            unsure_below=UNSURE_BELOW,
         )
         demo.load(refresh_choices, None, [chooser], api_visibility="private")
         demo.load(None, js=sketchpad_js.pen_ready_js("sketchpad"))
@@ -651,7 +508,7 @@ def main() -> None:
         share=False,
         max_file_size="5mb",
         css=CSS + classroom.CSS,
-        i18n=classroom.I18N,
+        i18n=texts.make_i18n(),
         show_error=False,
     )
 

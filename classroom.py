@@ -12,23 +12,13 @@
   scoreboard for the session and the class, and the export for
   ``python -m training --feedback FILE``.
 
-The page is in English and Simplified Chinese. Static labels are translated in the
-browser by Gradio's i18n (`I18N`, passed to ``launch``), which follows the browser's
-language; HTML made here is in the language the page's switch holds, because the
-browser cannot translate text the server writes. Every text is in `TEXTS`, one table
-per language. Everything above `build_classroom` is a pure function, testable without a
-browser.
+Every text comes from `texts`, in English or Simplified Chinese: the HTML made here is
+in the language the page's switch holds. Everything above `build_classroom` is a pure
+function, testable without a browser.
 """
 
-# Chinese text takes full-width commas, colons and brackets, as Chinese should.
-# ruff: noqa: RUF001
-
-import base64
-import functools
 import html
-import io
 import logging
-import re
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,17 +29,22 @@ from PIL import Image
 
 import mnist_format
 import teaching
+from answers import answer_html, bars_html, png_data_uri
 from feedback import FeedbackError, FeedbackStore
+from texts import (
+    ENGLISH,
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    checked_language,
+    label,
+    pick_language,
+    text,
+)
 
 log = logging.getLogger("digit_sketchpad")
 
 NUM_CLASSES = 10
 DIGITS = tuple(range(NUM_CLASSES))
-ENGLISH = "en"
-CHINESE = "zh-CN"
-LANGUAGES = (ENGLISH, CHINESE)
-# The switch shows each language in its own script, so a reader of either finds it.
-LANGUAGE_NAMES = {ENGLISH: "English", CHINESE: "简体中文"}
 
 # How many hidden units the maps and bars show: all ten of the seed model, the ten
 # most informative of a wider one (see `shown_units`).
@@ -70,264 +65,6 @@ THICKNESS_LIMIT = 2
 # largest value shown, so the bars stay comparable with each other.
 BOUNDED_ACTIVATIONS = frozenset({"sigmoid", "softmax"})
 
-# Every text the page shows. The English of the app's own answers is the exact text of
-# app.py's (tests pin both); keys with {placeholders} are only filled in here, never
-# sent to the browser's translator.
-TEXTS: dict[str, dict[str, str]] = {
-    ENGLISH: {
-        # The app's page.
-        "intro": "# Digit Sketchpad\nDraw a digit from 0 to 9. A neural network "
-        "trained on MNIST answers after every stroke.",
-        "language": "Language",
-        "draw_here": "Draw here",
-        "model_sees": "What the model sees",
-        "examples": "MNIST test digits: click one to try it",
-        "the_model": "The model",
-        "model": "Model",
-        "accuracy_plot": "Accuracy per epoch",
-        "loss_plot": "Loss per epoch",
-        # The app's answers, made on the server.
-        "draw_a_digit": "Draw a digit",
-        "sure": "{percent} sure",
-        "scribble": "Not sure: this does not look like a digit",
-        "maybe": "Not sure: maybe {first} ({first_percent}) or {second} "
-        "({second_percent})",
-        "unreadable": "Could not read this drawing: {error}",
-        "sees_nothing": "The model sees nothing yet.",
-        "input_alt": "28x28 input",
-        "step_ink": "1. Ink found",
-        "step_cropped": "2. Cropped to the ink",
-        "step_box": "3. Scaled into 20x20",
-        "step_field": "4. Placed in 28x28",
-        "step_centred": "5. Centre of mass at the middle",
-        # The classroom's labels.
-        "classroom_intro": "## Classroom\nHow the network decides, and what the "
-        "class teaches it.",
-        "tab_inside": "Inside the network",
-        "tab_sensitivity": "Sensitivity",
-        "tab_mistakes": "The class's mistakes",
-        "it_was": "That's wrong, it was",
-        "save_correction": "Save the correction",
-        "shift_down": "Move down (pixels)",
-        "shift_right": "Move right (pixels)",
-        "rotation": "Turn anticlockwise (degrees)",
-        "thickness": "Thicker or thinner (steps)",
-        "reset": "Reset",
-        "refresh": "Refresh",
-        "export": "Export the corrections for training",
-        "export_file": "Corrections (npz)",
-        # The classroom's views, made on the server.
-        "maps_title": "What each hidden unit looks for",
-        "maps_legend": "Red: ink there pushes the unit up. Blue: ink there pushes it "
-        "down. White: it does not matter. The same colour is the same weight in every "
-        "map.",
-        "maps_all": "All {count} hidden units of {model}.",
-        "maps_chosen": "{count} of the {total} hidden units of {model}: those whose "
-        "weights are largest, measured as the length of the unit's 784 input weights "
-        "times the length of its weights into the next layer. Units with small "
-        "weights change the answer little.",
-        "unit": "unit {unit}",
-        "not_dense": "{model} has layers other than Dense, so its weights cannot be "
-        "drawn as maps.",
-        "activity_title": "The hidden units for this drawing",
-        "activity_help": "Each bar is a unit's output. Each picture is the drawing "
-        "multiplied by the unit's map: red ink pushes the unit up, blue pushes it "
-        "down. The number is their sum plus the unit's bias, the unit's input before "
-        "the activation.",
-        "activity_empty": "Draw a digit to see the hidden units respond.",
-        "activity_all": "All {count} hidden units.",
-        "activity_chosen": "The {count} most active of the {total} hidden units for "
-        "this drawing.",
-        "sensitivity_help": "Move, turn or thicken the drawing and watch the answer "
-        "change. The model has only ever seen digits centred, upright and drawn with "
-        "MNIST's pen.",
-        "sensitivity_empty": "Draw a digit, then move the sliders.",
-        "changed_alt": "the changed drawing",
-        "saved": "Saved: thanks, {count} corrections so far",
-        "not_saved": "Not saved: {reason}",
-        "reason_nothing_drawn": "draw a digit first",
-        "reason_no_label": "pick the digit it was",
-        "reason_was_right": "the model already said {digit}",
-        "reason_unreadable": "the drawing could not be read ({error})",
-        "mistakes_title": "Latest corrections",
-        "mistakes_empty": "No corrections yet.",
-        "mistake_caption": "true {label}, model said {predicted}",
-        "no_answer": "?",
-        "scoreboard_title": "Misread digits",
-        "scoreboard_digit": "Digit",
-        "scoreboard_session": "You",
-        "scoreboard_class": "The class",
-        "scoreboard_answer": "Most often read as",
-        "exported": "{count} corrections exported. Train with them: "
-        "python -m training --feedback FILE",
-        "export_empty": "Nothing to export yet.",
-        "unavailable": "The corrections cannot be read: {error}",
-    },
-    CHINESE: {
-        "intro": "# 手写数字画板\n画一个 0 到 9 的数字。一个用 MNIST 训练的神经网络"
-        "会在每一笔之后作答。",
-        "language": "语言",
-        "draw_here": "在这里画",
-        "model_sees": "模型看到的",
-        "examples": "MNIST 测试数字：点一个试试",
-        "the_model": "关于模型",
-        "model": "模型",
-        "accuracy_plot": "每轮准确率",
-        "loss_plot": "每轮损失",
-        "draw_a_digit": "画一个数字",
-        "sure": "把握 {percent}",
-        "scribble": "不确定：这看起来不像数字",
-        "maybe": "不确定：可能是 {first}（{first_percent}）或 {second}"
-        "（{second_percent}）",
-        "unreadable": "无法读取这幅图：{error}",
-        "sees_nothing": "模型还什么都没看到。",
-        "input_alt": "28x28 输入",
-        "step_ink": "1. 找到墨迹",
-        "step_cropped": "2. 裁剪到墨迹",
-        "step_box": "3. 缩放进 20x20",
-        "step_field": "4. 放入 28x28",
-        "step_centred": "5. 质心移到中央",
-        "classroom_intro": "## 课堂\n网络如何做出判断，以及全班在教它什么。",
-        "tab_inside": "网络内部",
-        "tab_sensitivity": "敏感度",
-        "tab_mistakes": "全班的纠错",
-        "it_was": "答错了，应该是",
-        "save_correction": "保存纠正",
-        "shift_down": "向下移动（像素）",
-        "shift_right": "向右移动（像素）",
-        "rotation": "逆时针旋转（度）",
-        "thickness": "加粗或变细（步）",
-        "reset": "复位",
-        "refresh": "刷新",
-        "export": "导出纠正用于训练",
-        "export_file": "纠正数据（npz）",
-        "maps_title": "每个隐藏单元在找什么",
-        "maps_legend": "红色：那里的墨迹让该单元增强。蓝色：那里的墨迹让它减弱。"
-        "白色：无关紧要。所有图中同一颜色代表同一权重。",
-        "maps_all": "{model} 的全部 {count} 个隐藏单元。",
-        "maps_chosen": "{model} 的 {total} 个隐藏单元中的 {count} 个：权重最大的那些，"
-        "即该单元 784 个输入权重的长度乘以它通向下一层的权重的长度。"
-        "权重小的单元对答案影响很小。",
-        "unit": "单元 {unit}",
-        "not_dense": "{model} 含有全连接层以外的层，它的权重无法画成图。",
-        "activity_title": "这幅图下的隐藏单元",
-        "activity_help": "每个条形是一个单元的输出。每张图是这幅画乘以该单元的权重图："
-        "红色墨迹让单元增强，蓝色让它减弱。数字是它们的和加上该单元的偏置，"
-        "即激活函数之前的输入。",
-        "activity_empty": "画一个数字，看看隐藏单元如何反应。",
-        "activity_all": "全部 {count} 个隐藏单元。",
-        "activity_chosen": "这幅图下 {total} 个隐藏单元中最活跃的 {count} 个。",
-        "sensitivity_help": "移动、旋转或加粗这幅图，看答案如何变化。"
-        "模型只见过居中、端正、用 MNIST 笔迹写的数字。",
-        "sensitivity_empty": "先画一个数字，再拖动滑块。",
-        "changed_alt": "改变后的图",
-        "saved": "已保存：谢谢，目前共有 {count} 条纠正",
-        "not_saved": "未保存：{reason}",
-        "reason_nothing_drawn": "请先画一个数字",
-        "reason_no_label": "请选出正确的数字",
-        "reason_was_right": "模型已经答了 {digit}",
-        "reason_unreadable": "无法读取这幅图（{error}）",
-        "mistakes_title": "最近的纠正",
-        "mistakes_empty": "还没有纠正。",
-        "mistake_caption": "正确 {label}，模型答 {predicted}",
-        "no_answer": "？",
-        "scoreboard_title": "被认错的数字",
-        "scoreboard_digit": "数字",
-        "scoreboard_session": "你",
-        "scoreboard_class": "全班",
-        "scoreboard_answer": "最常被认成",
-        "exported": "已导出 {count} 条纠正。用它们训练："
-        "python -m training --feedback 文件",
-        "export_empty": "还没有可导出的纠正。",
-        "unavailable": "无法读取纠正：{error}",
-    },
-}
-
-# The app's step titles, by the keys of `mnist_format.MnistDigit.steps`.
-STEP_KEYS = ("ink", "cropped", "box", "field", "centred")
-
-
-def translations() -> dict[str, dict[str, str]]:
-    """The labels the browser translates: every text without a placeholder."""
-    return {
-        language: {
-            key: value
-            for key, value in table.items()
-            if not re.search(r"\{\w+\}", value)
-        }
-        for language, table in TEXTS.items()
-    }
-
-
-@functools.cache
-def make_i18n():
-    """The ``gr.I18n`` for ``launch(i18n=...)``; also `classroom.I18N`."""
-    import gradio as gr
-
-    return gr.I18n(**translations())
-
-
-def __getattr__(name: str) -> Any:
-    # `I18N` is made on first use: importing gradio takes seconds, and importing this
-    # module must stay cheap (see app.py's module docstring).
-    if name == "I18N":
-        return make_i18n()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def label(key: str):
-    """A static label that the browser translates (Gradio's ``I18nData``)."""
-    if key not in TEXTS[ENGLISH]:
-        raise KeyError(f"no text {key!r}")
-    return make_i18n()(key)
-
-
-def text(key: str, language: str | None = ENGLISH, **values: Any) -> str:
-    """One text in ``language`` (English for any language we do not have)."""
-    table = TEXTS.get(language or ENGLISH, TEXTS[ENGLISH])
-    return table[key].format(**values)
-
-
-def pick_language(preferred: str | Sequence[str] | None) -> str:
-    """The page's language from the browser's preferences, best first.
-
-    Takes ``navigator.languages`` or an Accept-Language header. Simplified Chinese for
-    zh, zh-CN, zh-SG and zh-Hans; Traditional Chinese (zh-TW, zh-HK, zh-Hant) and every
-    other language get English, since the page has no other translation.
-    """
-    if isinstance(preferred, str):
-        preferred = [part.split(";")[0] for part in preferred.split(",")]
-    for tag in preferred or ():
-        tag = str(tag).strip().lower()
-        if not tag or tag == "*":
-            continue
-        if tag.startswith("en"):
-            return ENGLISH
-        if tag.startswith("zh"):
-            traditional = re.search(r"-(tw|hk|mo|hant)\b", tag)
-            return ENGLISH if traditional else CHINESE
-    return ENGLISH
-
-
-def checked_language(language: Any) -> str:
-    return language if language in LANGUAGES else ENGLISH
-
-
-# Small pictures inline, so a view costs no extra request.
-
-
-def png_data_uri(pixels: np.ndarray) -> str:
-    """A greyscale image in [0, 1] or an RGB uint8 image as an inline PNG."""
-    array = np.asarray(pixels)
-    if array.ndim == 2:
-        array = (np.clip(array.astype(np.float32), 0.0, 1.0) * 255).round()
-        picture = Image.fromarray(array.astype(np.uint8), mode="L")
-    else:
-        picture = Image.fromarray(np.asarray(array, dtype=np.uint8), mode="RGB")
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
 
 def coloured_uri(map28: np.ndarray, scale: float) -> str:
     """A weight or contribution map on the red-white-blue scale, 28x28 pixels.
@@ -339,122 +76,6 @@ def coloured_uri(map28: np.ndarray, scale: float) -> str:
         teaching.diverging_image(
             map28, scale=scale if scale > 0 else 1.0, size=mnist_format.IMAGE_SIDE
         )
-    )
-
-
-# The app's answer, bars and model view in any language. In English they are exactly
-# app.answer_html, app.bars_html and app.model_view_html (tests/test_classroom.py).
-
-
-def answer_html(
-    probabilities: np.ndarray | None,
-    scribble: bool,
-    language: str,
-    *,
-    unsure_below: float,
-) -> str:
-    if probabilities is None:
-        return f'<div class="answer empty">{text("draw_a_digit", language)}</div>'
-    ranked = np.argsort(probabilities)[::-1]
-    top, runner_up = int(ranked[0]), int(ranked[1])
-    if scribble:
-        return f'<div class="answer unsure">{text("scribble", language)}</div>'
-    if probabilities[top] < unsure_below:
-        maybe = text(
-            "maybe",
-            language,
-            first=top,
-            first_percent=f"{probabilities[top]:.0%}",
-            second=runner_up,
-            second_percent=f"{probabilities[runner_up]:.0%}",
-        )
-        return f'<div class="answer unsure">{maybe}</div>'
-    sure = text("sure", language, percent=f"{probabilities[top]:.0%}")
-    return (
-        f'<div class="answer"><span class="digit">{top}</span> '
-        f'<span class="confidence">{sure}</span></div>'
-    )
-
-
-def bars_html(probabilities: np.ndarray | None) -> str:
-    """The ten probabilities as bars; numbers only, so the same in every language."""
-    if probabilities is None:
-        return '<div class="bars empty"></div>'
-    top = int(np.argmax(probabilities))
-    rows = []
-    for digit in DIGITS:
-        percent = 100.0 * float(probabilities[digit])
-        kind = "bar top" if digit == top else "bar"
-        rows.append(
-            f'<div class="{kind}" data-digit="{digit}">'
-            f'<span class="label">{digit}</span>'
-            f'<span class="track"><span class="fill" style="width:{percent:.1f}%">'
-            f'</span></span><span class="value">{percent:.1f}%</span></div>'
-        )
-    return '<div class="bars">' + "".join(rows) + "</div>"
-
-
-def model_view_html(
-    digit: mnist_format.MnistDigit | None, language: str, *, enlarged_side: int
-) -> str:
-    if digit is None:
-        return f'<div class="model-view empty">{text("sees_nothing", language)}</div>'
-    steps = "".join(
-        f'<figure><img src="{png_data_uri(image)}" alt="{html.escape(title)}">'
-        f"<figcaption>{html.escape(title)}</figcaption></figure>"
-        for key in STEP_KEYS
-        if (image := digit.steps.get(key)) is not None
-        and (title := text(f"step_{key}", language))
-    )
-    alt = html.escape(text("input_alt", language))
-    return (
-        '<div class="model-view">'
-        f'<img class="seen" src="{png_data_uri(digit.image)}" width="{enlarged_side}"'
-        f' height="{enlarged_side}" alt="{alt}">'
-        f'<div class="steps">{steps}</div></div>'
-    )
-
-
-def error_html(message: str, language: str) -> str:
-    escaped = html.escape(text("unreadable", language, error=message))
-    return f'<div class="answer error">{escaped}</div>'
-
-
-def classify_in(
-    language: str,
-    drawing: Any,
-    choice: str | None,
-    holder: Any,
-    *,
-    unsure_below: float,
-    scribble_ink_fraction: float,
-    enlarged_side: int,
-) -> tuple[str, str, str]:
-    """`app.classify` in ``language``: the answer, the bars and the model's view.
-
-    The app passes its own thresholds, so both give the same verdicts.
-    """
-    language = checked_language(language)
-    try:
-        digit = mnist_format.to_mnist(drawing, with_steps=True)
-    except (ValueError, TypeError) as error:
-        return (
-            error_html(str(error), language),
-            bars_html(None),
-            model_view_html(None, language, enlarged_side=enlarged_side),
-        )
-    if digit is None:
-        return (
-            answer_html(None, False, language, unsure_below=unsure_below),
-            bars_html(None),
-            model_view_html(None, language, enlarged_side=enlarged_side),
-        )
-    probabilities = holder.get(choice).probabilities(digit.vector)
-    scribble = float((digit.image > 0.5).mean()) > scribble_ink_fraction
-    return (
-        answer_html(probabilities, scribble, language, unsure_below=unsure_below),
-        bars_html(probabilities),
-        model_view_html(digit, language, enlarged_side=enlarged_side),
     )
 
 
@@ -654,8 +275,6 @@ def sensitivity_html(
     holder: Any,
     changes: dict[str, float],
     language: str,
-    *,
-    unsure_below: float,
 ) -> str:
     language = checked_language(language)
     digit = digit_of(drawing)
@@ -665,7 +284,7 @@ def sensitivity_html(
             "</div>"
         )
     changed, probabilities = sensitivity(holder.get(choice), digit.image, **changes)
-    answer = answer_html(probabilities, False, language, unsure_below=unsure_below)
+    answer = answer_html(probabilities, language=language)
     return (
         '<div class="sensitivity">'
         f'<img class="changed" src="{png_data_uri(changed)}" width="{SEEN_SIDE}" '
@@ -944,7 +563,6 @@ def build_classroom(
     correction: tuple,
     drawn: Sequence[Any] = (),
     feedback_store: FeedbackStore | None = None,
-    unsure_below: float,
 ) -> None:
     """The classroom's tabs and events, inside the app's ``gr.Blocks``.
 
@@ -1037,9 +655,7 @@ def build_classroom(
             "rotation_deg": float(turn),
             "thickness": int(thick),
         }
-        return sensitivity_html(
-            drawing, choice, holder, changes, language_code, unsure_below=unsure_below
-        )
+        return sensitivity_html(drawing, choice, holder, changes, language_code)
 
     def show_class(language_code, request: gr.Request):
         session = session_of(request)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import answers
 import app
 import mnist_format
 from model_store import load, publish
@@ -129,7 +130,7 @@ def test_classify_shows_the_model_view_and_steps(holder, mnist):
     answer, bars, view = app.classify(sketchpad_value(x_test[0]), None, holder)
     assert re.sub(r"<[^>]+>", "", answer).startswith("7 ")
     assert 'class="bar top" data-digit="7"' in bars
-    assert view.count("<figure>") == len(app.STEP_TITLES)
+    assert view.count("<figure>") == len(answers.STEP_KEYS)
     assert 'class="seen"' in view and "data:image/png;base64," in view
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import answers
 import app
 from model_store import load, publish
 from tests.serving import (
@@ -101,7 +102,7 @@ def test_client_page_endpoint_returns_the_answer_html(client):
     answer, bars, view = client.predict(drawing, "current", api_name="/predict")
     assert re.sub(r"<[^>]+>", "", answer).startswith("4 ")
     assert bars.count("data-digit=") == 10
-    assert view.count("<figure>") == len(app.STEP_TITLES)
+    assert view.count("<figure>") == len(answers.STEP_KEYS)
 
 
 def test_client_gets_a_clear_error_for_a_file_that_is_not_an_image(client, tmp_path):
