@@ -364,10 +364,15 @@ def correct(
             session=session,
             original=original,
         )
-        count = store.count()
-    except (FeedbackError, ValueError) as error:
+    except FeedbackError as error:
+        return False, text("not_saved", language, reason=error.reason)
+    except ValueError as error:
         return False, text("not_saved", language, reason=str(error))
-    return True, text("saved", language, count=count)
+    try:
+        return True, text("saved", language, count=store.count())
+    except FeedbackError:
+        # Saved all the same: only the count could not be read back.
+        return True, text("saved_uncounted", language)
 
 
 def status_html(saved: bool, message: str) -> str:

@@ -77,7 +77,15 @@ COLUMNS = "id, image, original_png, label, predicted, model_name, session, creat
 
 
 class FeedbackError(RuntimeError):
-    """A correction could not be stored or read; the message can be shown as is."""
+    """A correction could not be stored or read; the message can be shown as is.
+
+    ``reason`` is the cause alone (e.g. "database is locked"), for a caller that words
+    the message itself, in another language for instance.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,7 +279,7 @@ class FeedbackStore:
                 return connection.execute(query, parameters).fetchall()
         except (sqlite3.Error, OSError) as error:
             raise FeedbackError(
-                f"the corrections could not be read: {error}"
+                f"the corrections could not be read: {error}", reason=str(error)
             ) from error
 
     # Writing.
@@ -330,7 +338,9 @@ class FeedbackStore:
                     raise
         except (sqlite3.Error, OSError) as error:
             log.error("correction not saved in %s: %s", self.path, error)
-            raise FeedbackError(f"the correction was not saved: {error}") from error
+            raise FeedbackError(
+                f"the correction was not saved: {error}", reason=str(error)
+            ) from error
         identifier = int(cursor.lastrowid)
         log.info(
             "correction %d saved: %s read as %s by %s",

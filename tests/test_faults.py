@@ -395,7 +395,7 @@ def test_a_locked_feedback_database_says_not_saved_and_loses_nothing(
         other.execute("BEGIN EXCLUSIVE")  # Another process holds the write lock.
         message = submit(corrections, 2, committed_holder)
         other.execute("ROLLBACK")
-    assert message == "Not saved: the correction was not saved: database is locked"
+    assert message == "Not saved: database is locked"
     assert saved_rows(corrections) == before
     # Once the lock is gone, saving works.
     assert submit(corrections, 2, committed_holder) == (
@@ -419,9 +419,7 @@ def test_a_failing_disk_write_says_not_saved_and_loses_nothing(
 
     monkeypatch.setattr(corrections, "_connect", full_disk)
     messages = {submit(corrections, label, committed_holder) for label in (0, 1, 2)}
-    assert messages == {
-        "Not saved: the correction was not saved: database or disk is full"
-    }
+    assert messages == {"Not saved: database or disk is full"}
     monkeypatch.undo()
     assert saved_rows(corrections) == before
     assert os.path.getsize(corrections.path) == size
