@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ RECORD_SUFFIX = ".json"
 # the store directory.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 TEMP_PREFIX = ".tmp-"
+# A temporary file this old belongs to a publish that was killed, not one under way
+# (a publish takes well under a second), so the next publish removes it.
+STALE_TEMP_S = 3600
 
 
 class ModelStoreError(RuntimeError):
@@ -80,6 +84,17 @@ def write_atomically(target: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
     os.chmod(handle.name, 0o644)
     os.replace(handle.name, target)
+
+
+def remove_stale_temporaries(store: Path) -> None:
+    cutoff = time.time() - STALE_TEMP_S
+    for path in store.glob(f"{TEMP_PREFIX}*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                log.info("removed %s, left by a publish that did not finish", path)
+        except OSError as error:
+            log.warning("could not remove %s: %s", path, error)
 
 
 def current_name(store: Path | None = None) -> str:
@@ -207,6 +222,7 @@ def publish(
     store = Path(store) if store is not None else default_store()
     check_name(name)
     store.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(store)
     model_path = store / f"{name}{MODEL_SUFFIX}"
     if model_path.exists():
         # A published file is never rewritten: the app may be reading it right now.

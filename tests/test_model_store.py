@@ -208,3 +208,20 @@ def test_committed_record_agrees_with_its_file(arch, mnist):
     assert len(record["history"]["val_accuracy"]) == record["settings"]["epochs"]
     if arch == "mlp":
         assert accuracy >= 0.985
+
+
+def test_publish_removes_temporaries_left_by_killed_publishes(tmp_path, seed_model):
+    import os
+    import time
+
+    from model_store.store import STALE_TEMP_S
+
+    stale = tmp_path / ".tmp-killed.keras"
+    stale.write_bytes(b"half a model")
+    old = time.time() - STALE_TEMP_S - 60
+    os.utime(stale, (old, old))
+    fresh = tmp_path / ".tmp-under-way.keras"
+    fresh.write_bytes(b"being written right now")
+    publish(seed_model, {}, "after", tmp_path)
+    assert not stale.exists()
+    assert fresh.exists()
