@@ -9,6 +9,7 @@ app runs is served from the next drawing on.
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import threading
@@ -228,7 +229,9 @@ def readable_or_clear_error(preprocess):
     return preprocess_or_refuse
 
 
-def model_info_markdown(served: ServedModel, problems: tuple[str, ...] = ()) -> str:
+def model_info_markdown(
+    served: ServedModel, problems: tuple[str, ...] = (), language: str = texts.ENGLISH
+) -> str:
     record = served.record
     layers = record.get("architecture") or []
     shape = " → ".join(
@@ -241,39 +244,43 @@ def model_info_markdown(served: ServedModel, problems: tuple[str, ...] = ()) -> 
     )
     parameters = record.get("parameters")
     accuracy = record.get("test_accuracy")
+    seconds = record.get("training_seconds")
+    trained = texts.text("info_trained", language, when=record.get("created", "?"))
+    if isinstance(seconds, int | float):
+        trained += texts.text("info_trained_in", language, seconds=f"{seconds:.0f}")
     lines = [
-        f"**Model:** `{served.name}`",
-        f"**Architecture:** {shape}",
-        f"**Parameters:** {parameters:,}" if isinstance(parameters, int) else "",
-        f"**MNIST test accuracy:** {accuracy:.2%}"
+        texts.text("info_model", language, name=served.name),
+        texts.text("info_architecture", language, shape=shape),
+        texts.text("info_parameters", language, count=f"{parameters:,}")
+        if isinstance(parameters, int)
+        else "",
+        texts.text("info_accuracy", language, accuracy=f"{accuracy:.2%}")
         if isinstance(accuracy, float)
         else "",
-        f"**Trained:** {record.get('created', 'unknown')}"
-        + (
-            f" in {record['training_seconds']:.0f} s"
-            if isinstance(record.get("training_seconds"), int | float)
-            else ""
-        ),
+        trained,
     ]
     lines += [f"⚠️ {problem}" for problem in problems]
     return "  \n".join(line for line in lines if line)
 
 
-def history_frame(record: dict[str, Any], metric: str):
+def history_frame(
+    record: dict[str, Any], metric: str, language: str = texts.ENGLISH
+):
     import pandas as pd
 
     history = record.get("history") or {}
     rows = []
-    for key, label in ((metric, "training"), (f"val_{metric}", "validation")):
+    for key, series in ((metric, "training"), (f"val_{metric}", "validation")):
+        name = texts.text(f"series_{series}", language)
         for epoch, value in enumerate(history.get(key, []), start=1):
-            rows.append({"epoch": epoch, metric: value, "data": label})
+            rows.append({"epoch": epoch, metric: value, "data": name})
     return pd.DataFrame(rows, columns=["epoch", metric, "data"])
 
 
-def confusion_html(record: dict[str, Any]) -> str:
+def confusion_html(record: dict[str, Any], language: str = texts.ENGLISH) -> str:
     matrix = np.asarray(record.get("confusion_matrix") or [], dtype=np.int64)
     if matrix.shape != (NUM_CLASSES, NUM_CLASSES):
-        return "<p>No confusion matrix recorded for this model.</p>"
+        return f"<p>{texts.text('confusion_missing', language)}</p>"
     largest_error = max(int((matrix - np.diag(np.diag(matrix))).max()), 1)
     header = "".join(f"<th>{digit}</th>" for digit in DIGITS)
     body = []
@@ -288,9 +295,9 @@ def confusion_html(record: dict[str, Any]) -> str:
                 style = f"background:rgba(220,50,47,{0.85 * strength:.2f})"
             cells.append(f'<td style="{style}">{count}</td>')
         body.append(f"<tr><th>{true}</th>{''.join(cells)}</tr>")
+    caption = html.escape(texts.text("confusion_caption", language))
     return (
-        '<table class="confusion"><caption>Rows: true digit; columns: the '
-        "model's answer (MNIST test set)</caption>"
+        f'<table class="confusion"><caption>{caption}</caption>'
         f"<tr><th></th>{header}</tr>{''.join(body)}</table>"
     )
 
@@ -353,13 +360,18 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             return {"nothing_drawn": True}
         return {str(digit): float(probabilities[digit]) for digit in DIGITS}
 
-    def show_model(choice):
-        served = holder.get(choice)
+    def show_model(choice, language):
+        language = texts.checked_language(language)
+        try:
+            served = holder.get(choice)
+        except ModelStoreError as error:
+            message = holder.for_page(str(error))
+            return f"⚠️ {message}", None, None, ""
         return (
-            model_info_markdown(served, holder.problems),
-            history_frame(served.record, "accuracy"),
-            history_frame(served.record, "loss"),
-            confusion_html(served.record),
+            model_info_markdown(served, holder.problems, language),
+            history_frame(served.record, "accuracy", language),
+            history_frame(served.record, "loss", language),
+            confusion_html(served.record, language),
         )
 
     def refresh_choices():
@@ -411,10 +423,13 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             model_info = gr.Markdown(elem_id="model-info")
             with gr.Row():
                 accuracy_plot = gr.LinePlot(
-                    x="epoch", y="accuracy", color="data", title="Accuracy per epoch"
+                    x="epoch",
+                    y="accuracy",
+                    color="data",
+                    label=texts.label("accuracy_plot"),
                 )
                 loss_plot = gr.LinePlot(
-                    x="epoch", y="loss", color="data", title="Loss per epoch"
+                    x="epoch", y="loss", color="data", label=texts.label("loss_plot")
                 )
             confusion = gr.HTML(elem_id="confusion")
         with gr.Row(visible=False):
@@ -452,9 +467,10 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             show_progress="hidden",
             api_visibility="private",
         )
-        chooser.change(
+        gr.on(
+            [chooser.change, language.change],
             show_model,
-            [chooser],
+            [chooser, language],
             [model_info, accuracy_plot, loss_plot, confusion],
             api_visibility="private",
         )
@@ -477,7 +493,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
         demo.load(None, js=sketchpad_js.pen_ready_js("sketchpad"))
         demo.load(
             show_model,
-            [chooser],
+            [chooser, language],
             [model_info, accuracy_plot, loss_plot, confusion],
             api_visibility="private",
         )

@@ -154,6 +154,15 @@ def test_model_info_names_the_seed_parameters(holder):
     frame = app.history_frame(seed.record, "accuracy")
     assert len(frame) == 20 and set(frame["data"]) == {"training", "validation"}
     assert app.confusion_html(seed.record).count("<td") == 100
+    chinese = app.model_info_markdown(seed, language="zh-CN")
+    assert (
+        "**参数个数：** 7,960" in chinese and "**结构：** 784 → 10 sigmoid" in chinese
+    )
+    assert set(app.history_frame(seed.record, "loss", "zh-CN")["data"]) == {
+        "训练集",
+        "验证集",
+    }
+    assert "<caption>行：真实数字" in app.confusion_html(seed.record, "zh-CN")
 
 
 def test_choices_list_current_then_both_models(holder):
