@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,6 +68,23 @@ def test_dry_run_publishes_a_loadable_model_and_complete_record(arch, tmp_path):
     assert record["settings"]["arch"] == arch and record["settings"]["dry_run"]
     if arch == "seed":
         assert record["parameters"] == 7_960
+
+
+def test_a_dry_run_without_store_leaves_the_apps_models_alone():
+    from tests.conftest import COMMITTED_STORE
+
+    before = sorted(path.name for path in COMMITTED_STORE.iterdir())
+    pointer = (COMMITTED_STORE / "current").read_text()
+    result = run_training("--arch", "seed", "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(path.name for path in COMMITTED_STORE.iterdir()) == before
+    assert (COMMITTED_STORE / "current").read_text() == pointer
+    folder = re.search(
+        r"dry run: publishing into (\S+), not the app's store", result.stderr
+    )
+    assert folder, result.stderr[-2000:]
+    assert load_current(Path(folder.group(1))).name.endswith("-dry-run")
+    shutil.rmtree(folder.group(1))
 
 
 def test_seed_settings_are_the_lessons_recipe():

@@ -3,7 +3,10 @@
 Usage:
     python -m training                      # the app's default MLP
     python -m training --arch seed          # the 10-line lesson's network
-    python -m training --dry-run --store /tmp/store   # a quick check, one epoch
+    python -m training --dry-run            # a quick check: one epoch, a subset
+
+A dry run never replaces the app's model: without --store it publishes into a new
+temporary folder, which it names.
 """
 
 from __future__ import annotations
@@ -11,17 +14,27 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 
 from training.train import ARCH_DEFAULTS, TrainSettings, settings_for, train_and_publish
 
 DEFAULTS = TrainSettings()
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a default only where there is one; the others say theirs in the help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--arch",
@@ -54,7 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="a small subset and one epoch, to check the pipeline",
+        help="a small subset and one epoch, to check the pipeline; published into "
+        "a temporary store unless --store is given",
     )
     parser.add_argument(
         "--feedback",
@@ -87,11 +101,16 @@ def main(argv: list[str] | None = None) -> int:
         feedback_path=arguments.feedback,
         feedback_weight=arguments.feedback_weight,
     )
+    log = logging.getLogger("training")
+    store = arguments.store
+    if arguments.dry_run and store is None:
+        store = tempfile.mkdtemp(prefix="digit-sketchpad-dry-run-")
+        log.info("dry run: publishing into %s, not the app's store", store)
     name, record = train_and_publish(
-        settings, arguments.data, arguments.store, name=arguments.name
+        settings, arguments.data, store, name=arguments.name
     )
-    logging.getLogger("training").info(
-        "published %s: test accuracy %.4f, %d parameters",
+    log.info(
+        "%s ready: test accuracy %.4f, %d parameters",
         name,
         record["test_accuracy"],
         record["parameters"],
