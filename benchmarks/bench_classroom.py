@@ -1,0 +1,209 @@
+"""A classroom: 30 browser tabs drawing at once, ours against the naive app, one after
+the other in one run.
+
+Run from the repository root:
+
+    python benchmarks/bench_classroom.py [--clients 30] [--period 0.2] [--duration 30]
+
+Each client behaves like one browser tab on the page: its own ``session_hash``, a new
+drawing every ``--period`` seconds, sent through Gradio's queue exactly as the page
+sends it (upload, join, event stream; see queue_api.py), on the canvas each app has
+(ours 400 px, the naive app's default Sketchpad 800 px). Like the page's
+``trigger_mode="always_last"``, a tab never has two requests in flight: a stroke made
+while one is pending waits, and when the answer arrives only the latest drawing is
+sent. So a slow server sees fewer requests, not a growing pile.
+
+Figures per app: answered requests per second, request latency (send to answer) p50
+and p99, stroke-to-answer latency (the stroke to the first answer that includes it),
+strokes merged into a later request, and errors. The load generator is one asyncio
+loop with one httpx.AsyncClient; its own CPU share and the server's are printed too,
+since all of them share these cores. Goals: zero errors, p99 at most 1 s, and at least
+three times the naive app's throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from queue_api import NAIVE_CANVAS_SIDE, Endpoint, drawing_pngs, running, submit
+
+from app import CANVAS_SIDE
+
+GOAL_P99_S = 1.0
+GOAL_THROUGHPUT_RATIO = 3.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Tally:
+    request_latencies: list[float] = field(default_factory=list)
+    stroke_latencies: list[float] = field(default_factory=list)
+    strokes: int = 0
+    merged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+async def tab(
+    client: httpx.AsyncClient,
+    endpoint: Endpoint,
+    files: list,
+    name: str,
+    start_delay: float,
+    period: float,
+    stop_at: float,
+    timeout: float,
+    tally: Tally,
+) -> None:
+    """One browser tab: a stroke per period, at most one request in flight."""
+    waiting: list[float] = []  # Times of strokes not yet sent.
+    wake = asyncio.Event()
+
+    async def draw() -> None:
+        await asyncio.sleep(start_delay)
+        while time.perf_counter() < stop_at:
+            waiting.append(time.perf_counter())
+            tally.strokes += 1
+            wake.set()
+            await asyncio.sleep(period)
+        wake.set()
+
+    drawer = asyncio.create_task(draw())
+    while True:
+        if not waiting:
+            if drawer.done():
+                break
+            # Nothing runs between the test above and clear(): no stroke is missed.
+            wake.clear()
+            await wake.wait()
+            continue
+        covered, waiting[:] = list(waiting), []
+        tally.merged += len(covered) - 1
+        sent = time.perf_counter()
+        try:
+            # The stream's heartbeats keep a read alive: bound the whole request.
+            answer = await asyncio.wait_for(
+                submit(client, endpoint, files, session_hash=name), timeout
+            )
+        except (httpx.HTTPError, RuntimeError, TimeoutError) as error:
+            tally.errors.append(f"{type(error).__name__}: {error}"[:160])
+            continue
+        tally.request_latencies.append(answer.at - sent)
+        tally.stroke_latencies.extend(answer.at - stroke for stroke in covered)
+    await drawer
+
+
+def server_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def classroom(endpoint: Endpoint, side: int, args) -> dict:
+    files = drawing_pngs(side)
+    tally = Tally()
+    limits = httpx.Limits(max_connections=4 * args.clients)
+    async with httpx.AsyncClient(timeout=args.timeout, limits=limits) as client:
+        await submit(client, endpoint, files)  # Warm-up.
+        cpu_start, server_start = time.process_time(), server_cpu_seconds(endpoint.pid)
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                tab(
+                    client,
+                    endpoint,
+                    files,
+                    f"tab-{index:02d}-{os.getpid()}",
+                    # Tabs start spread over one period: students do not draw in step.
+                    args.period * index / args.clients,
+                    args.period,
+                    started + args.duration,
+                    args.timeout,
+                    tally,
+                )
+                for index in range(args.clients)
+            )
+        )
+        wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu_start
+        server = server_cpu_seconds(endpoint.pid) - server_start
+    return {"tally": tally, "wall": wall, "generator_cpu": cpu, "server_cpu": server}
+
+
+def quantile(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100)[q - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=30, help="browser tabs")
+    parser.add_argument("--period", type=float, default=0.2, help="s between strokes")
+    parser.add_argument("--duration", type=float, default=30.0, help="s of drawing")
+    parser.add_argument("--timeout", type=float, default=30.0, help="s per request")
+    parser.add_argument(
+        "--same-canvas",
+        action="store_true",
+        help=f"send ours the naive app's {NAIVE_CANVAS_SIDE} px drawing too",
+    )
+    parser.add_argument(
+        "--apps", nargs="+", default=["ours", "naive"], help="which apps, in order"
+    )
+    args = parser.parse_args()
+
+    sides = {
+        "ours": NAIVE_CANVAS_SIDE if args.same_canvas else CANVAS_SIDE,
+        "naive": NAIVE_CANVAS_SIDE,
+    }
+    results = {}
+    with contextlib.ExitStack() as stack:
+        endpoints = {name: stack.enter_context(running(name)) for name in args.apps}
+        for name, endpoint in endpoints.items():
+            results[name] = asyncio.run(classroom(endpoint, sides[name], args))
+
+    print(
+        f"{args.clients} tabs, a drawing every {args.period * 1e3:.0f} ms each for "
+        f"{args.duration:.0f} s; {os.cpu_count()} cores"
+    )
+    print(
+        f"{'app':<7}{'canvas':>7}{'answers/s':>10}{'req p50':>9}{'p99':>7}"
+        f"{'stroke p50':>11}{'p99':>7}{'merged':>8}{'errors':>7}"
+        f"{'gen CPU':>8}{'server CPU':>11}"
+    )
+    for name, result in results.items():
+        tally = result["tally"]
+        wall = result["wall"]
+        result["throughput"] = len(tally.request_latencies) / wall
+        print(
+            f"{name:<7}{sides[name]:>7}{result['throughput']:>10.1f}"
+            f"{statistics.median(tally.request_latencies):>9.3f}"
+            f"{quantile(tally.request_latencies, 99):>7.3f}"
+            f"{statistics.median(tally.stroke_latencies):>11.3f}"
+            f"{quantile(tally.stroke_latencies, 99):>7.3f}"
+            f"{tally.merged / max(tally.strokes, 1):>8.0%}{len(tally.errors):>7}"
+            f"{result['generator_cpu'] / wall:>8.0%}"
+            f"{result['server_cpu'] / wall:>11.0%}"
+        )
+        for error in sorted(set(tally.errors))[:3]:
+            print(f"  {name} error: {error}")
+    print(
+        "latencies in s; merged = strokes answered by a later request (always_last); "
+        "CPU as a share of one core"
+    )
+    if {"ours", "naive"} <= results.keys():
+        ratio = results["ours"]["throughput"] / results["naive"]["throughput"]
+        print(
+            f"throughput ours / naive: {ratio:.1f}x (goal >= {GOAL_THROUGHPUT_RATIO}x,"
+            f" ours p99 <= {GOAL_P99_S} s, no errors)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""What the benchmarks share: starting the two apps, and Gradio's queue API as a browser
+uses it, in plain async HTTP.
+
+Not run by itself. A browser tab sends a Sketchpad drawing in three steps, and so does
+`submit`: POST ``/gradio_api/upload`` with the three PNGs (background, layer,
+composite), POST ``/gradio_api/queue/join`` with the event's ``fn_index``, the tab's
+``session_hash`` and the uploaded files as FileData dicts, then GET
+``/gradio_api/queue/data?session_hash=...``, a server-sent-event stream, until its
+``process_completed`` message (gradio/routes.py, gradio/queueing.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import httpx
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_preprocess import sketchpad_value  # noqa: E402
+
+START_TIMEOUT_S = 180
+# The canvas a default gr.Sketchpad has, the naive app's; ours is app.CANVAS_SIDE.
+NAIVE_CANVAS_SIDE = 800
+
+
+class EventFailed(RuntimeError):
+    """The queue answered, but not with a completed, successful event."""
+
+
+def drawing_pngs(side: int = NAIVE_CANVAS_SIDE) -> list[tuple[str, bytes]]:
+    """The test drawing (a "2") on a ``side`` canvas, as the three PNGs a browser
+    uploads: opaque white background, transparent layer with black ink, composite."""
+    value = sketchpad_value()
+    images = [value["background"], value["layers"][0], value["composite"]]
+    files = []
+    for name, pixels in zip(("background", "layer", "composite"), images, strict=True):
+        image = Image.fromarray(pixels)
+        if side != image.width:
+            image = image.resize((side, side), Image.Resampling.NEAREST)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        files.append((f"{name}.png", buffer.getvalue()))
+    return files
+
+
+def file_data(path: str, name: str, size: int) -> dict:
+    return {
+        "path": path,
+        "url": None,
+        "orig_name": name,
+        "size": size,
+        "mime_type": "image/png",
+        "meta": {"_type": "gradio.FileData"},
+    }
+
+
+def fn_index_of(config: dict, api_name: str | None = None) -> int:
+    """The dependency id of the event named ``api_name``, or of the only live event
+    of an Interface (its input's ``change``) when ``api_name`` is None."""
+    for dependency in config["dependencies"]:
+        if api_name is not None and dependency.get("api_name") == api_name:
+            return dependency["id"]
+        if api_name is None and any(
+            event == "change" for _, event in dependency.get("targets", [])
+        ):
+            return dependency["id"]
+    raise KeyError(f"no event {api_name or 'change'} in the app's config")
+
+
+class Answer(NamedTuple):
+    data: list
+    at: float  # time.perf_counter() when the answer arrived.
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One app's predict event: where it is, and its inputs' values as the page
+    starts them; the drawing takes the first input's place."""
+
+    url: str
+    fn_index: int
+    inputs: tuple = ()
+    pid: int | None = None  # The server's process, for its CPU time.
+
+    @classmethod
+    def discover(
+        cls, url: str, api_name: str | None, pid: int | None = None
+    ) -> Endpoint:
+        config = httpx.get(url + "config", timeout=30).json()
+        fn_index = fn_index_of(config, api_name)
+        dependency = next(d for d in config["dependencies"] if d["id"] == fn_index)
+        defaults = {
+            component["id"]: component.get("props", {}).get("value")
+            for component in config["components"]
+        }
+        inputs = tuple(defaults.get(block) for block in dependency["inputs"])
+        return cls(url, fn_index, inputs, pid)
+
+
+async def submit(
+    client: httpx.AsyncClient,
+    endpoint: Endpoint,
+    files: list[tuple[str, bytes]],
+    session_hash: str | None = None,
+) -> Answer:
+    """Upload, join the queue, read the stream; returns the output and its time."""
+    session_hash = session_hash or uuid.uuid4().hex[:11]
+    base = endpoint.url + "gradio_api"
+    uploaded = await client.post(
+        base + "/upload",
+        files=[("files", (name, data, "image/png")) for name, data in files],
+    )
+    uploaded.raise_for_status()
+    paths = uploaded.json()
+    (bg_name, bg), (layer_name, layer), (comp_name, comp) = files
+    drawing = {
+        "background": file_data(paths[0], bg_name, len(bg)),
+        "layers": [file_data(paths[1], layer_name, len(layer))],
+        "composite": file_data(paths[2], comp_name, len(comp)),
+        "id": None,
+    }
+    joined = await client.post(
+        base + "/queue/join",
+        json={
+            "data": [drawing, *endpoint.inputs[1:]],
+            "event_data": None,
+            "fn_index": endpoint.fn_index,
+            "session_hash": session_hash,
+            "trigger_id": None,
+        },
+    )
+    joined.raise_for_status()
+    # Like the page, read the stream to its end (the server closes it once the tab
+    # has no event pending) rather than hanging up at the answer: a stream dropped
+    # early makes the server clean up the session, which can take the next event of
+    # the same session_hash with it.
+    output = None
+    async with client.stream(
+        "GET", base + "/queue/data", params={"session_hash": session_hash}
+    ) as stream:
+        stream.raise_for_status()
+        async for line in stream.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            message = json.loads(line[len("data:") :])
+            kind = message.get("msg")
+            if kind == "process_completed":
+                if not message.get("success"):
+                    raise EventFailed(str(message.get("output"))[:200])
+                output = Answer(message["output"]["data"], time.perf_counter())
+            elif kind == "unexpected_error":
+                raise EventFailed(message.get("message", "unexpected error"))
+            elif kind == "close_stream":
+                break
+    if output is None:
+        raise EventFailed("stream closed before the event completed")
+    return output
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_env(port: int) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    return env
+
+
+# Each app's script and the api_name of its event (None: the Interface's live event).
+APPS = {
+    "ours": (["app.py"], "predict"),
+    "naive": (["benchmarks/naive_app.py"], None),
+}
+
+
+def launch(command: list[str], port: int, log_file) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, *command],
+        cwd=ROOT,
+        env=server_env(port),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_up(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "config", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not start within {START_TIMEOUT_S} s")
+
+
+@contextlib.contextmanager
+def running(which: str, command: list[str] | None = None) -> Iterator[Endpoint]:
+    """Starts ``which`` ("ours" or "naive") on a free port; yields its predict event.
+
+    ``command`` replaces the script's arguments, for trying a variant of an app.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with tempfile.NamedTemporaryFile(
+        prefix=f"bench-{which}-", suffix=".log", delete=False
+    ) as log_file:
+        process = launch(command or APPS[which][0], port, log_file)
+    try:
+        wait_up(url, process)
+        yield Endpoint.discover(url, APPS[which][1], process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
