@@ -225,3 +225,34 @@ def test_publish_removes_temporaries_left_by_killed_publishes(tmp_path, seed_mod
     publish(seed_model, {}, "after", tmp_path)
     assert not stale.exists()
     assert fresh.exists()
+
+
+def test_dense_models_are_read_as_arrays_whatever_their_layer_names(tmp_path):
+    build_model(settings_for("mlp"))  # Makes the next model's layers dense_3, ...
+    model = build_model(settings_for("mlp"))
+    assert model.layers[0].name != "dense"
+    publish(model, {}, "renamed", tmp_path)
+    stored = load("renamed", tmp_path, arrays=True)
+    assert stored.model is None and len(stored.dense) == 3
+    expected = model.get_weights()
+    for (kernel, bias, _), (want_kernel, want_bias) in zip(
+        stored.dense, zip(expected[::2], expected[1::2], strict=True), strict=True
+    ):
+        np.testing.assert_array_equal(kernel, want_kernel)
+        np.testing.assert_array_equal(bias, want_bias)
+    assert [layer[2] for layer in stored.dense] == ["relu", "relu", "softmax"]
+
+
+def test_other_layers_are_left_to_keras(tmp_path):
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(784,)),
+            keras.layers.Dense(8),
+            keras.layers.LayerNormalization(),
+        ]
+    )
+    publish(model, {}, "normalised", tmp_path)
+    stored = load("normalised", tmp_path, arrays=True)
+    assert stored.dense is None and stored.model is not None
