@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 import classroom
+import fast_path
 import mnist_format
 import sketchpad_js
 import texts
@@ -44,6 +45,12 @@ DIGITS = tuple(range(NUM_CLASSES))
 CANVAS_SIDE = 280
 BRUSH_SIZE = 15
 FOLLOW_CURRENT = "current"
+# Drawings answered at once, across every event that runs the model. A drawing costs
+# a few ms of numpy and PIL, mostly holding the GIL, so more threads than the 2 cores
+# of a free Space only add switching; with 30 tabs drawing, 1 and 2 gave the same
+# throughput and unbounded gave less (benchmarks/bench_classroom.py, README).
+DRAW_CONCURRENCY = 2
+DRAW_CONCURRENCY_ID = "draw"
 
 
 # Models.
@@ -63,6 +70,13 @@ class ServedModel:
     # has layers the numpy pass does not know and Keras must run it.
     weights: tuple | None
     keras_model: Any = None
+
+    @classmethod
+    def from_stored(cls, stored: Any) -> ServedModel:
+        """From a `model_store.StoredModel`, read as arrays or by Keras."""
+        if stored.dense is not None:
+            return cls(stored.name, dict(stored.record), stored.dense)
+        return cls.from_keras(stored.model, stored.name, stored.record)
 
     @classmethod
     def from_keras(cls, model: Any, name: str, record: dict | None = None):
@@ -125,7 +139,9 @@ class ModelHolder:
     def reload(self, state: tuple | None) -> None:
         first = self.served is None
         try:
-            stored = load_current(self.store, fallback=first)
+            # As arrays: serving a Dense model needs no Keras, which takes seconds to
+            # import, so the first answer comes that much sooner after start-up.
+            stored = load_current(self.store, fallback=first, arrays=True)
         except ModelStoreError as error:
             if first:
                 raise
@@ -134,7 +150,7 @@ class ModelHolder:
             )
             self.problems = (self.for_page(f"New model refused: {error}"),)
         else:
-            served = ServedModel.from_keras(stored.model, stored.name, stored.record)
+            served = ServedModel.from_stored(stored)
             self.by_name[served.name] = served
             self.served = served
             self.problems = tuple(
@@ -152,10 +168,8 @@ class ModelHolder:
         if not name or name == FOLLOW_CURRENT or self.fixed is not None:
             return self.current()
         if name not in self.by_name:
-            stored = load(name, self.store)
-            self.by_name[name] = ServedModel.from_keras(
-                stored.model, stored.name, stored.record
-            )
+            stored = load(name, self.store, arrays=True)
+            self.by_name[name] = ServedModel.from_stored(stored)
         return self.by_name[name]
 
     def choices(self) -> list[tuple[str, str]]:
@@ -263,9 +277,7 @@ def model_info_markdown(
     return "  \n".join(line for line in lines if line)
 
 
-def history_frame(
-    record: dict[str, Any], metric: str, language: str = texts.ENGLISH
-):
+def history_frame(record: dict[str, Any], metric: str, language: str = texts.ENGLISH):
     import pandas as pd
 
     history = record.get("history") or {}
@@ -350,6 +362,16 @@ def build_demo(model: Any = None, *, store: Path | None = None):
     def on_draw(drawing, choice, language=None):
         return classify(drawing, choice, holder, language or texts.ENGLISH)
 
+    def on_fast_draw(data_uri, choice, language=None):
+        # Only the page's own script sends here, and the Sketchpad's change event
+        # answers anyway: a picture that is not one is ignored, not reported.
+        try:
+            drawing = fast_path.decode_drawing(data_uri)
+        except ValueError as error:
+            log.warning("fast path: %s", error)
+            return gr.skip(), gr.skip(), gr.skip()
+        return on_draw(drawing, choice, language)
+
     def probabilities_api(image):
         """The ten probabilities for an image, or nothing_drawn."""
         try:
@@ -399,6 +421,10 @@ def build_demo(model: Any = None, *, store: Path | None = None):
                     elem_id="sketchpad",
                 )
                 sketchpad.preprocess = readable_or_clear_error(sketchpad.preprocess)
+                # Filled by fast_path's script with the strokes drawn so far.
+                fast_drawing = gr.Textbox(
+                    visible="hidden", elem_id="fast-drawing", max_lines=1
+                )
             with gr.Column(scale=2):
                 prediction = gr.HTML(answer_html(None), elem_id="prediction")
                 bars = gr.HTML(bars_html(None), elem_id="bars")
@@ -446,9 +472,24 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             api_name="predict",
             show_progress="hidden",
             trigger_mode="always_last",
-            concurrency_limit=None,
+            concurrency_limit=DRAW_CONCURRENCY,
+            concurrency_id=DRAW_CONCURRENCY_ID,
         )
         drawn_events = [drawn]
+        # Outside the queue, and each picture sent at once: the queue adds a join and
+        # a result message, and "always_last" holds the pen-up picture back until a
+        # mid-stroke one is answered, 100 to 200 ms each on this machine (README,
+        # "Stroke to answer"). A late mid-stroke answer is replaced by the
+        # Sketchpad's own within a second or two.
+        fast_drawing.input(
+            on_fast_draw,
+            [fast_drawing, chooser, language],
+            [prediction, bars, model_view],
+            api_visibility="private",
+            show_progress="hidden",
+            trigger_mode="multiple",
+            queue=False,
+        )
         if example_gallery is not None:
             # Filling the sketchpad from an example fires no change event of its own.
             example_drawn = example_gallery.load_input_event.then(
@@ -479,7 +520,8 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             [api_image],
             [api_result],
             api_name="probabilities",
-            concurrency_limit=None,
+            concurrency_limit=DRAW_CONCURRENCY,
+            concurrency_id=DRAW_CONCURRENCY_ID,
         )
         classroom.build_classroom(
             sketchpad,
@@ -491,6 +533,12 @@ def build_demo(model: Any = None, *, store: Path | None = None):
         )
         demo.load(refresh_choices, None, [chooser], api_visibility="private")
         demo.load(None, js=sketchpad_js.pen_ready_js("sketchpad"))
+        demo.load(
+            None,
+            js=fast_path.fast_path_js(
+                "sketchpad", "fast-drawing", CANVAS_SIDE, BRUSH_SIZE
+            ),
+        )
         demo.load(
             show_model,
             [chooser, language],

@@ -5,10 +5,19 @@ browser tests do):
 
     python benchmarks/bench_stroke_latency.py [--digits 20]
 
-Starts ``app.py`` and ``benchmarks/default_sketchpad_app.py`` (the same handler behind
+Starts ``app.py``, ``benchmarks/previous_path_app.py`` (the app without its fast path,
+as it was before) and ``benchmarks/default_sketchpad_app.py`` (the same handler behind
 ``gr.Sketchpad()`` with defaults), opens each in headless Chromium, and draws the same
-digits on both, alternating which page goes first. Each drawing starts on a cleared
-canvas and is one stroke, so one mouse-up makes one answer.
+digits on all three, rotating which page goes first. Each drawing starts on a cleared
+canvas and is one stroke.
+
+On ``app.py`` two answers follow the stroke: the fast path's (``fast_path.py``: the
+pen's points drawn on a small canvas) and then the Sketchpad's own. Its p50 is the fast
+one: the first answer for the whole stroke, that is the first change of the answer no
+earlier than the result of the fast-path request sent at pen-up (an answer sent while
+the pen was down and arriving late does not count). "final" is when the Sketchpad's
+own result arrives, and the benchmark counts how often the two answers name the same
+digit.
 
 The clock runs inside the page (``performance.now()``): from the ``pointerup`` of the
 stroke to the moment ``#prediction .answer`` changes (a MutationObserver), and to the
@@ -34,6 +43,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -76,7 +86,7 @@ STROKES = {
 PROBE_JS = """
 (() => {
   const probe = { up: null, answer: null, paint: null, baseline: null,
-                  requests: [], messages: [] };
+                  requests: [], messages: [], changes: [] };
   window.__stroke = probe;
   const now = () => performance.now();
   const answerHtml = () => {
@@ -85,12 +95,22 @@ PROBE_JS = """
   };
   probe.arm = () => {
     Object.assign(probe, { up: null, answer: null, paint: null,
-                           baseline: answerHtml(), requests: [], messages: [] });
+                           baseline: answerHtml(), requests: [], messages: [],
+                           changes: [] });
+  };
+  const answerText = () => {
+    const answer = document.querySelector('#prediction .answer');
+    return answer ? answer.innerText : null;
   };
   window.addEventListener('pointerup', () => { probe.up = now(); }, true);
   new MutationObserver(() => {
-    if (probe.up === null || probe.answer !== null) return;
-    if (answerHtml() === probe.baseline) return;
+    if (probe.up === null) return;
+    const html = answerHtml();
+    const last = probe.changes[probe.changes.length - 1];
+    if (html !== (last ? last.html : probe.baseline))
+      probe.changes.push({ t: now(), html, text: answerText() });
+    if (probe.answer !== null) return;
+    if (html === probe.baseline) return;
     probe.answer = now();
     requestAnimationFrame(() => { probe.paint = now(); });
   }).observe(document, { subtree: true, childList: true, characterData: true,
@@ -108,22 +128,45 @@ PROBE_JS = """
   const originalFetch = window.fetch.bind(window);
   window.fetch = async (input, init) => {
     const url = typeof input === 'string' ? input : (input.url ?? String(input));
-    const record = { url, start: now(), end: null, bytes: size(init && init.body) };
+    const body = init && typeof init.body === 'string' ? init.body : '';
+    // Which event a queued request is for: the fast path sends a data URI, the
+    // Sketchpad its file paths.
+    const kind = body.includes('"data:image/png;base64,') ? 'fast'
+      : body.includes('"composite"') ? 'sketchpad' : 'other';
+    const record = { url, start: now(), end: null, bytes: size(init && init.body),
+                     kind, event_id: null };
     probe.requests.push(record);
     const response = await originalFetch(input, init);
     record.end = now();
+    if (url.includes('/queue/join')) {
+      response.clone().json().then(reply => { record.event_id = reply.event_id; },
+                                   () => {});
+    }
     if (!url.includes('/queue/data') || !response.body) return response;
-    // The event stream stays open; note when each message arrives.
+    // The event stream stays open; note when each message arrives, and for which event.
     const [mine, theirs] = response.body.tee();
     (async () => {
       const reader = mine.getReader();
       const decoder = new TextDecoder();
+      let pending = '';
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
-        const text = decoder.decode(value);
-        probe.messages.push({ t: now(),
-                              completed: text.includes('process_completed') });
+        const text = decoder.decode(value, { stream: true });
+        const t = now();
+        probe.messages.push({ t, completed: text.includes('process_completed') });
+        pending += text;
+        const parts = pending.split('\\n\\n');
+        pending = parts.pop();
+        for (const part of parts) {
+          const line = part.split('\\n').find(l => l.startsWith('data:'));
+          if (!line) continue;
+          try {
+            const message = JSON.parse(line.slice(5));
+            if (message.msg === 'process_completed')
+              probe.messages.push({ t, completed: true, event_id: message.event_id });
+          } catch (error) { /* Not JSON: a heartbeat. */ }
+        }
       }
     })();
     return new Response(theirs, { status: response.status,
@@ -155,6 +198,34 @@ COLLECT_JS = """() => {
   };
 }"""
 
+# For a page with the fast path: the fast answer and the Sketchpad's own, in ms from
+# pen-up; null while either has not arrived.
+FAST_JS = """() => {
+  const p = window.__stroke;
+  const completed = kind => {
+    const request = p.requests.find(r => r.kind === kind && r.start >= p.up
+                                         && !r.url.includes('/queue/data'));
+    if (!request) return null;
+    // An event outside the queue gets its result in the reply itself.
+    if (request.url.includes('/run/'))
+      return request.end === null ? null : { request, t: request.end };
+    if (request.event_id === null) return null;
+    const message = p.messages.find(m => m.event_id === request.event_id);
+    return message ? { request, t: message.t } : null;
+  };
+  const fast = completed('fast');
+  const final = completed('sketchpad');
+  if (!fast || !final) return null;
+  // The first answer change from a request sent after pen-up, and not before that
+  // request's own result: a late answer to a mid-stroke request does not count.
+  const change = p.changes.find(c => c.t >= fast.request.start);
+  const fastT = change ? Math.max(change.t, fast.t) : fast.t;
+  const fastText = p.changes.filter(c => c.t <= fastT).map(c => c.text).pop()
+    ?? null;
+  return { fast: fastT - p.up, fast_answer: fastText, final: final.t - p.up,
+           fast_sent: fast.request.start - p.up, fast_result: fast.t - p.up };
+}"""
+
 
 @dataclass
 class Page:
@@ -162,6 +233,7 @@ class Page:
     page: object
     canvas_side: int
     click_brush: bool
+    fast_path: bool = False
     samples: list[dict] = field(default_factory=list)
 
 
@@ -231,7 +303,7 @@ def measure(target: Page, digit: str) -> dict:
     if target.click_brush:
         page.click("#sketchpad button[aria-label='Brush']")
     page.evaluate("() => window.__stroke.arm()")
-    draw(page, STROKES[digit], target.canvas_side)
+    draw(page, STROKES[digit], target.canvas_side, settle=False)
     page.wait_for_function(
         "() => window.__stroke.answer !== null", timeout=ANSWER_TIMEOUT_MS
     )
@@ -239,9 +311,22 @@ def measure(target: Page, digit: str) -> dict:
         "() => window.__stroke.paint !== null", timeout=ANSWER_TIMEOUT_MS
     )
     sample = page.evaluate(COLLECT_JS)
+    if target.fast_path:
+        both = page.wait_for_function(FAST_JS, timeout=ANSWER_TIMEOUT_MS).json_value()
+        # The final answer is in the page a frame after its result arrives.
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => r()))")
+        sample.update(both)
+        sample["total"] = both["fast"]
+        sample["paint"] = None
     sample["digit"] = digit
     sample["answer"] = answer_text(page)
     return sample
+
+
+def named_digit(answer: str | None) -> str | None:
+    """The digit an answer names first ("7 98% sure", "Maybe 4 (55%) or 9 (30%)")."""
+    found = re.search(r"\d", answer or "")
+    return found.group(0) if found else None
 
 
 def phases(sample: dict) -> dict[str, float | None]:
@@ -276,7 +361,7 @@ def report(targets: list[Page]) -> None:
     for target in targets:
         totals = [s["total"] for s in target.samples]
         painted = [s["paint"] for s in target.samples if s["paint"] is not None]
-        split = [phases(s) for s in target.samples]
+        split = [phases(s) for s in target.samples if not target.fast_path]
         medians = []
         for name in PHASES:
             values = [p[name] for p in split if p[name] is not None]
@@ -284,15 +369,32 @@ def report(targets: list[Page]) -> None:
         kilobytes = statistics.median(s["upload_bytes"] for s in target.samples) / 1e3
         print(
             f"{target.name:<10}{len(totals):>4}{statistics.median(totals):9.0f}"
-            f"{percentile(totals, 0.9):9.0f}{statistics.median(painted):13.0f}"
+            f"{percentile(totals, 0.9):9.0f}"
+            + (f"{statistics.median(painted):13.0f}" if painted else " " * 13)
             + "".join(medians)
-            + f"{kilobytes:11.1f}"
+            + (f"{kilobytes:11.1f}" if split else "")
         )
     print("\nphases are medians of each phase, so they need not add up to p50 exactly")
+    print("on the page with the fast path: the fast answer; no phases, no painted")
     for target in targets:
-        right = sum(s["answer"].split(" ")[0] == s["digit"] for s in target.samples)
+        right = sum(named_digit(s["answer"]) == s["digit"] for s in target.samples)
         total = len(target.samples)
         print(f"{target.name}: answered the drawn digit {right}/{total} times")
+        if not target.fast_path:
+            continue
+        totals = [s["total"] for s in target.samples]
+        finals = [s["final"] for s in target.samples]
+        agree = sum(
+            named_digit(s["fast_answer"]) == named_digit(s["answer"])
+            for s in target.samples
+        )
+        print(
+            f"{target.name}: fast answer p50 {statistics.median(totals):.0f} ms, "
+            f"p90 {percentile(totals, 0.9):.0f} ms; "
+            f"the Sketchpad's own p50 {statistics.median(finals):.0f} ms, "
+            f"p90 {percentile(finals, 0.9):.0f} ms; the two name the same digit "
+            f"{agree}/{total} times"
+        )
 
 
 def main() -> None:
@@ -305,6 +407,7 @@ def main() -> None:
         help="click the brush on our page too, as on the default one",
     )
     args = parser.parse_args()
+    print(f"load average at the start: {os.getloadavg()}", flush=True)
 
     import app
 
@@ -313,6 +416,7 @@ def main() -> None:
         store = copy_store(folder / "store")
         with (
             started("app.py", folder, store) as ours_app,
+            started("benchmarks/previous_path_app.py", folder, store) as previous_app,
             started("benchmarks/default_sketchpad_app.py", folder, store) as base_app,
             chromium_page() as first_page,
         ):
@@ -321,6 +425,13 @@ def main() -> None:
                 Page(
                     "ours",
                     open_page(context, ours_app.url),
+                    app.CANVAS_SIDE,
+                    args.click_brush_ours,
+                    fast_path=True,
+                ),
+                Page(
+                    "previous",
+                    open_page(context, previous_app.url),
                     app.CANVAS_SIDE,
                     args.click_brush_ours,
                 ),
@@ -334,15 +445,24 @@ def main() -> None:
             digits = list(STROKES)
             for index in range(args.digits):
                 digit = digits[index % len(digits)]
-                order = targets if index % 2 == 0 else targets[::-1]
+                shift = index % len(targets)
+                order = targets[shift:] + targets[:shift]
                 for target in order:
                     sample = measure(target, digit)
                     target.samples.append(sample)
+                    fast = ""
+                    if target.fast_path:
+                        fast = (
+                            f" (sent {sample['fast_sent']:.0f}, result "
+                            f"{sample['fast_result']:.0f}, final "
+                            f"{sample['final']:.0f} ms)"
+                        )
                     print(
                         f"{index + 1:3d} {target.name:<8} {digit}: "
-                        f"{sample['total']:6.0f} ms -> {sample['answer']!r}",
+                        f"{sample['total']:6.0f} ms{fast} -> {sample['answer']!r}",
                         flush=True,
                     )
+    print(f"\nload average at the end: {os.getloadavg()}")
     report(targets)
     if args.json:
         args.json.write_text(

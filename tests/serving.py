@@ -29,6 +29,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 START_TIMEOUT_S = 120
+ANSWER_TIMEOUT_MS = 30_000
 
 
 def free_port() -> int:
@@ -150,16 +151,42 @@ def image_square(page, canvas_side: int) -> tuple[float, float, float]:
     return left + (width - side) / 2, top + (height - side) / 2, side
 
 
-def draw(page, strokes, canvas_side: int) -> None:
-    """Draws strokes given as lists of (x, y) in [0, 1] of the drawing surface."""
+# The answer is pending while the status tracker of #prediction is translucent.
+PREDICTION_IDLE = """() => {
+  const tracker = document.querySelector('#prediction [data-testid=status-tracker]');
+  return tracker !== null && !tracker.classList.contains('translucent');
+}"""
+
+
+def is_sketchpad_event(response) -> bool:
+    """The Sketchpad's own event joining the queue (its value has a composite)."""
+    return "/queue/join" in response.url and '"composite"' in (
+        response.request.post_data or ""
+    )
+
+
+def draw(page, strokes, canvas_side: int, *, settle: bool = True) -> None:
+    """Draws strokes given as lists of (x, y) in [0, 1] of the drawing surface.
+
+    The app answers twice: first from the pen's points (``fast_path.py``), then from
+    the Sketchpad's own event. With ``settle`` this returns once the Sketchpad's
+    answer is on the page, so that what the page shows next is the final answer.
+    """
     left, top, side = image_square(page, canvas_side)
-    for points in strokes:
+    for number, points in enumerate(strokes, start=1):
         (x, y), rest = points[0], points[1:]
         page.mouse.move(left + x * side, top + y * side)
         page.mouse.down()
         for x, y in rest:
             page.mouse.move(left + x * side, top + y * side, steps=2)
-        page.mouse.up()
+        if not settle or number < len(strokes):
+            page.mouse.up()
+            continue
+        # The Sketchpad reads the canvas back after the pen lifts, so its event for
+        # the whole drawing joins the queue after the last mouse-up.
+        with page.expect_response(is_sketchpad_event, timeout=ANSWER_TIMEOUT_MS):
+            page.mouse.up()
+        page.wait_for_function(PREDICTION_IDLE, timeout=ANSWER_TIMEOUT_MS)
 
 
 def answer_html(page) -> str:

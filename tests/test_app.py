@@ -1,9 +1,13 @@
 """The app's functions: predictions, what the page shows, and serving a new model."""
 
+# The Chinese texts take full-width colons, as Chinese should.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import re
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +78,9 @@ def test_numpy_forward_pass_equals_keras(holder, mnist):
             for _, choice in holder.choices()
             if choice.startswith(f"{name}-")
         )
-        keras_out = served.keras_model.predict(batch, verbose=0)
+        assert served.keras_model is None  # Served from its arrays alone.
+        keras_model = load(served.name, COMMITTED_STORE).model
+        keras_out = keras_model.predict(batch, verbose=0)
         numpy_out = np.stack([served.probabilities(row[None]) for row in batch])
         np.testing.assert_allclose(numpy_out, keras_out, atol=1e-5)
 
@@ -233,16 +239,20 @@ def test_predictions_during_a_swap_all_succeed_and_come_from_one_model(tmp_path,
     for thread in threads:
         thread.start()
     publish(new_model, {"arch": "seed"}, "swapped-in", store)
-    while holder.current().name != "swapped-in":
+    deadline = time.monotonic() + 60
+    while holder.current().name != "swapped-in" and time.monotonic() < deadline:
         pass
     # Each thread may still finish one answer it began with the old model.
     swapped_at = len(answers) + len(threads)
     while len(answers) < swapped_at + 20 and not errors:
-        pass
+        if time.monotonic() > deadline:
+            break
     stop.set()
     for thread in threads:
         thread.join()
+    assert holder.current().name == "swapped-in", holder.problems
     assert errors == []
+    assert len(answers) >= swapped_at + 20
     for answer in answers:
         assert np.allclose(answer, old, atol=1e-5) or np.allclose(
             answer, new, atol=1e-5

@@ -1,4 +1,5 @@
-"""The pen is ready: a learner draws at once, on page load and after Clear."""
+"""The pen is ready: a learner draws at once, on page load and after Clear; and the
+first answer comes from the pen's own points, while the pen is still down."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import pytest
 
 import app
 from tests.serving import (
+    PREDICTION_IDLE,
     answer_html,
     chromium_page,
     copy_store,
     draw,
+    image_square,
+    is_sketchpad_event,
     running_app,
     wait_for_new_answer,
 )
@@ -71,3 +75,48 @@ def test_choosing_the_eraser_is_respected(page):
     brush.click()
     page.wait_for_timeout(300)
     assert "highlight" in brush.get_attribute("class")
+
+
+ANSWER_MATCHES = """(pattern) => {
+  const answer = document.querySelector('#prediction .answer');
+  return answer !== null && new RegExp(pattern).test(answer.innerText);
+}"""
+
+
+def wait_for_answer_matching(page, pattern: str) -> str:
+    page.wait_for_function(ANSWER_MATCHES, arg=pattern, timeout=30_000)
+    return page.inner_text("#prediction .answer")
+
+
+def test_the_answer_comes_from_the_pen_before_the_canvas_is_read_back(page):
+    uploads = []
+    page.on(
+        "request",
+        lambda request: (
+            uploads.append(request.url) if "/component_server" in request.url else None
+        ),
+    )
+    page.wait_for_selector(ACTIVE_TOOL, timeout=10_000)
+    with page.expect_response(is_sketchpad_event, timeout=30_000):
+        draw(page, SEVEN, app.CANVAS_SIDE, settle=False)
+        wait_for_answer_matching(page, r"^7 \d+% sure$")
+        # The Sketchpad has not sent its drawing yet: this answer is the fast path's.
+        assert uploads == []
+    page.wait_for_function(PREDICTION_IDLE, timeout=30_000)
+    assert re.fullmatch(r"7 \d+% sure", page.inner_text("#prediction .answer"))
+    clear(page)
+
+
+def test_a_long_stroke_is_answered_while_the_pen_is_still_down(page):
+    page.wait_for_selector(ACTIVE_TOOL, timeout=10_000)
+    assert page.inner_text("#prediction .answer") == "Draw a digit"
+    left, top, side = image_square(page, app.CANVAS_SIDE)
+    page.mouse.move(left + 0.5 * side, top + 0.1 * side)
+    page.mouse.down()
+    for step in range(1, 9):
+        page.mouse.move(left + 0.5 * side, top + (0.1 + 0.1 * step) * side)
+    wait_for_answer_matching(page, r"^1 \d+% sure$")
+    with page.expect_response(is_sketchpad_event, timeout=30_000):
+        page.mouse.up()
+    page.wait_for_function(PREDICTION_IDLE, timeout=30_000)
+    clear(page)

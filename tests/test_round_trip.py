@@ -60,9 +60,10 @@ def test_redrawn_test_digits_are_read_nearly_as_well_as_the_originals(served, mn
     chosen = rng.choice(len(x_test), SAMPLE, replace=False)
 
     originals = x_test[chosen].reshape(SAMPLE, -1).astype(np.float32) / 255.0
-    original_correct = np.array(
-        [served.probabilities(row[None]).argmax() for row in originals]
-    ) == y_test[chosen]
+    original_correct = (
+        np.array([served.probabilities(row[None]).argmax() for row in originals])
+        == y_test[chosen]
+    )
 
     redrawn_correct = []
     by_background: dict[str, list[bool]] = {name: [] for name in BACKGROUNDS}
