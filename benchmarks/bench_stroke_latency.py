@@ -40,15 +40,12 @@ benchmark checks that by drawing on it without touching any tool.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,14 +53,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.serving import (  # noqa: E402
-    RunningApp,
     chromium_page,
     copy_store,
     draw,
-    free_port,
-    wait_until_up,
+    running_app,
 )
 
+PREVIOUS_APP = "benchmarks/previous_path_app.py"
+DEFAULT_APP = "benchmarks/default_sketchpad_app.py"
 DEFAULT_CANVAS_SIDE = 800  # gr.Sketchpad()'s canvas when canvas_size is not given.
 ANSWER_TIMEOUT_MS = 30_000
 PHASES = ("encode", "upload", "join", "result", "render", "paint")
@@ -237,41 +234,6 @@ class Page:
     samples: list[dict] = field(default_factory=list)
 
 
-@contextlib.contextmanager
-def started(script: str, log_dir: Path, store: Path) -> Iterator[RunningApp]:
-    """Runs ``python script`` on a free loopback port until the block ends."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "DIGIT_MODEL_STORE": str(store),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    env.pop("PORT", None)
-    log_path = log_dir / f"{Path(script).stem}-{port}.log"
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, script],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    running = RunningApp(process, f"http://127.0.0.1:{port}/", log_path)
-    try:
-        wait_until_up(running)
-        yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def open_page(context, url: str):
     page = context.new_page()
     page.add_init_script(PROBE_JS)
@@ -415,9 +377,13 @@ def main() -> None:
         folder = Path(folder)
         store = copy_store(folder / "store")
         with (
-            started("app.py", folder, store) as ours_app,
-            started("benchmarks/previous_path_app.py", folder, store) as previous_app,
-            started("benchmarks/default_sketchpad_app.py", folder, store) as base_app,
+            running_app(store, folder) as ours_app,
+            running_app(
+                store, folder, script="benchmarks/previous_path_app.py"
+            ) as previous_app,
+            running_app(
+                store, folder, script="benchmarks/default_sketchpad_app.py"
+            ) as base_app,
             chromium_page() as first_page,
         ):
             context = first_page.context

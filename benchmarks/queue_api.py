@@ -35,6 +35,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_preprocess import sketchpad_value  # noqa: E402
 
+from tests.serving import stop  # noqa: E402
+
 START_TIMEOUT_S = 180
 # The canvas a default gr.Sketchpad has, the naive app's; ours is app.CANVAS_SIDE.
 NAIVE_CANVAS_SIDE = 800
@@ -237,9 +239,4 @@ def running(which: str, command: list[str] | None = None) -> Iterator[Endpoint]:
         wait_up(url, process)
         yield Endpoint.discover(url, APPS[which][1], process.pid)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)

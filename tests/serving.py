@@ -54,11 +54,25 @@ class RunningApp:
         return self.log_path.read_text(errors="replace")
 
 
+def stop(process: subprocess.Popen) -> None:
+    """Ends a server politely, and for good if it does not listen."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @contextlib.contextmanager
 def running_app(
-    store: Path, log_dir: Path, extra_env: dict[str, str] | None = None
+    store: Path,
+    log_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    script: str = "app.py",
 ) -> Iterator[RunningApp]:
-    """Runs ``python app.py`` exactly as a user would, on 127.0.0.1 and a free port."""
+    """Runs ``python app.py`` (or another ``script`` of the repository) exactly as a
+    user would, on 127.0.0.1 and a free port."""
     port = free_port()
     env = {
         **os.environ,
@@ -70,10 +84,10 @@ def running_app(
         **(extra_env or {}),
     }
     env.pop("PORT", None)
-    log_path = log_dir / f"app-{port}.log"
+    log_path = log_dir / f"{Path(script).stem}-{port}.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "app.py"],
+            [sys.executable, script],
             cwd=ROOT,
             env=env,
             stdout=log_file,
@@ -85,12 +99,7 @@ def running_app(
         wait_until_up(app)
         yield app
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def wait_until_up(app: RunningApp) -> None:
