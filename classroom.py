@@ -595,40 +595,20 @@ def build_classroom(
             label("tab_sensitivity"), open=False, elem_id="sensitivity-panel"
         ):
             gr.Markdown(label("sensitivity_help"))
-            with gr.Row():
-                shift_down = gr.Slider(
-                    -SHIFT_LIMIT,
-                    SHIFT_LIMIT,
-                    value=0,
-                    step=1,
-                    label=label("shift_down"),
-                    elem_id="shift-down",
+
+            def centred_slider(limit: int, step: int, key: str, elem_id: str):
+                return gr.Slider(
+                    -limit, limit, value=0, step=step, label=label(key), elem_id=elem_id
                 )
-                shift_right = gr.Slider(
-                    -SHIFT_LIMIT,
-                    SHIFT_LIMIT,
-                    value=0,
-                    step=1,
-                    label=label("shift_right"),
-                    elem_id="shift-right",
+
+            with gr.Row():
+                shift_down = centred_slider(SHIFT_LIMIT, 1, "shift_down", "shift-down")
+                shift_right = centred_slider(
+                    SHIFT_LIMIT, 1, "shift_right", "shift-right"
                 )
             with gr.Row():
-                rotation = gr.Slider(
-                    -ROTATION_LIMIT,
-                    ROTATION_LIMIT,
-                    value=0,
-                    step=5,
-                    label=label("rotation"),
-                    elem_id="rotation",
-                )
-                thickness = gr.Slider(
-                    -THICKNESS_LIMIT,
-                    THICKNESS_LIMIT,
-                    value=0,
-                    step=1,
-                    label=label("thickness"),
-                    elem_id="thickness",
-                )
+                rotation = centred_slider(ROTATION_LIMIT, 5, "rotation", "rotation")
+                thickness = centred_slider(THICKNESS_LIMIT, 1, "thickness", "thickness")
             reset = gr.Button(label("reset"), size="sm")
             changed = gr.HTML(elem_id="sensitivity")
         with gr.Accordion(label("tab_mistakes"), open=True, elem_id="mistakes-panel"):
