@@ -21,7 +21,7 @@ if [ ${#needed[@]} -gt 0 ]; then
     exit 1
   fi
   "${apt_get[@]}" update -q
-  "${apt_get[@]}" install -y -q --no-install-recommends "${needed[@]}"
+  "${apt_get[@]}" install -y -q "${needed[@]}"
 fi
 
 python -m pip install -q -r requirements-dev.txt
