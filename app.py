@@ -51,6 +51,11 @@ FOLLOW_CURRENT = "current"
 # throughput and unbounded gave less (benchmarks/bench_classroom.py, README).
 DRAW_CONCURRENCY = 2
 DRAW_CONCURRENCY_ID = "draw"
+# Gradio summarises every finished event with pandas, over up to its last 10,000
+# events, for a monitoring page this app does not enable: up to 6 ms per answer once a
+# class has drawn for a few minutes, against about 20 ms for the whole answer. Once
+# every this many events keeps the summary (and the page, if someone enables it) close.
+ANALYTICS_SUMMARY_EVERY = 1000
 
 
 # Models.
@@ -557,6 +562,14 @@ def server_settings() -> dict[str, Any]:
     }
 
 
+def with_queue(demo):
+    """``demo`` with Gradio's queue set up as this app runs it."""
+    os.environ.setdefault(
+        "GRADIO_ANALYTICS_CACHE_FREQUENCY", str(ANALYTICS_SUMMARY_EVERY)
+    )
+    return demo.queue(default_concurrency_limit=None)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -565,8 +578,7 @@ def main() -> None:
     # more than twice this many pixels when it reads the header, so this refuses
     # anything larger than mnist_format accepts before a pixel is decoded.
     Image.MAX_IMAGE_PIXELS = mnist_format.MAX_INPUT_PIXELS // 2
-    demo = build_demo()
-    demo.queue(default_concurrency_limit=None)
+    demo = with_queue(build_demo())
     demo.launch(
         **server_settings(),
         share=False,

@@ -270,6 +270,18 @@ def test_pinned_model_is_served_by_build_demo():
     assert {"predict", "probabilities"} <= api_names
 
 
+def test_queue_summarises_events_once_in_a_thousand(monkeypatch, holder):
+    # Gradio's default is after every event, over up to 10,000 of them.
+    variable = "GRADIO_ANALYTICS_CACHE_FREQUENCY"
+    monkeypatch.setenv(variable, "1")  # Restored, or removed, after the test.
+    monkeypatch.delenv(variable)
+    demo = app.with_queue(app.build_demo(holder.current()))
+    assert demo._queue.ANAYLTICS_CACHE_FREQUENCY == 1000
+    monkeypatch.setenv(variable, "50")  # A host's own setting wins.
+    demo = app.with_queue(app.build_demo(holder.current()))
+    assert demo._queue.ANAYLTICS_CACHE_FREQUENCY == 50
+
+
 def test_server_settings_default_to_loopback(monkeypatch):
     for name in ("PORT", "GRADIO_SERVER_PORT", "GRADIO_SERVER_NAME"):
         monkeypatch.delenv(name, raising=False)
