@@ -7,15 +7,17 @@ Run from the repository root:
 
 Each client behaves like one browser tab on the page: its own ``session_hash``, a new
 drawing every ``--period`` seconds, sent through Gradio's queue exactly as the page
-sends it (upload, join, event stream; see queue_api.py), on the canvas each app has
-(ours 400 px, the naive app's default Sketchpad 800 px). Like the page's
-``trigger_mode="always_last"``, a tab never has two requests in flight: a stroke made
-while one is pending waits, and when the answer arrives only the latest drawing is
-sent. So a slow server sees fewer requests, not a growing pile.
+sends it (upload, join, event stream, then any events chained to the answer; see
+queue_api.py), on the canvas each app has (ours 280 px, the naive app's default
+Sketchpad 800 px). Like the page's ``trigger_mode="always_last"``, a tab never has two
+requests in flight: a stroke made while one is pending waits, and when the answer (and
+its chained events) are done only the latest drawing is sent. So a slow server sees
+fewer requests, not a growing pile.
 
 Figures per app: answered requests per second, request latency (send to answer) p50
-and p99, stroke-to-answer latency (the stroke to the first answer that includes it),
-strokes merged into a later request, and errors. The load generator is one asyncio
+and p99, the same to the end of the chained events ("done"), stroke-to-answer latency
+(the stroke to the first answer that includes it), strokes merged into a later
+request, and errors. The load generator is one asyncio
 loop with one httpx.AsyncClient; its own CPU share and the server's are printed too,
 since all of them share these cores. Goals: zero errors, p99 at most 1 s, and at least
 three times the naive app's throughput.
@@ -44,6 +46,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 @dataclass
 class Tally:
     request_latencies: list[float] = field(default_factory=list)
+    chain_latencies: list[float] = field(default_factory=list)
     stroke_latencies: list[float] = field(default_factory=list)
     strokes: int = 0
     merged: int = 0
@@ -95,6 +98,7 @@ async def tab(
             tally.errors.append(f"{type(error).__name__}: {error}"[:160])
             continue
         tally.request_latencies.append(answer.at - sent)
+        tally.chain_latencies.append(answer.done - sent)
         tally.stroke_latencies.extend(answer.at - stroke for stroke in covered)
     await drawer
 
@@ -174,7 +178,7 @@ def main() -> None:
     )
     print(
         f"{'app':<7}{'canvas':>7}{'answers/s':>10}{'req p50':>9}{'p99':>7}"
-        f"{'stroke p50':>11}{'p99':>7}{'merged':>8}{'errors':>7}"
+        f"{'done p99':>9}{'stroke p50':>11}{'p99':>7}{'merged':>8}{'errors':>7}"
         f"{'gen CPU':>8}{'server CPU':>11}"
     )
     for name, result in results.items():
@@ -185,6 +189,7 @@ def main() -> None:
             f"{name:<7}{sides[name]:>7}{result['throughput']:>10.1f}"
             f"{statistics.median(tally.request_latencies):>9.3f}"
             f"{quantile(tally.request_latencies, 99):>7.3f}"
+            f"{quantile(tally.chain_latencies, 99):>9.3f}"
             f"{statistics.median(tally.stroke_latencies):>11.3f}"
             f"{quantile(tally.stroke_latencies, 99):>7.3f}"
             f"{tally.merged / max(tally.strokes, 1):>8.0%}{len(tally.errors):>7}"

@@ -6,7 +6,9 @@ Not run by itself. A browser tab sends a Sketchpad drawing in three steps, and s
 composite), POST ``/gradio_api/queue/join`` with the event's ``fn_index``, the tab's
 ``session_hash`` and the uploaded files as FileData dicts, then GET
 ``/gradio_api/queue/data?session_hash=...``, a server-sent-event stream, until its
-``process_completed`` message (gradio/routes.py, gradio/queueing.py).
+``process_completed`` message (gradio/routes.py, gradio/queueing.py). Events chained
+to it with ``.then`` follow the same way, one after the other, with the files already
+uploaded, as the page runs them.
 """
 
 from __future__ import annotations
@@ -89,17 +91,27 @@ def fn_index_of(config: dict, api_name: str | None = None) -> int:
 class Answer(NamedTuple):
     data: list
     at: float  # time.perf_counter() when the answer arrived.
+    done: float  # ... and when the events chained to it had finished too.
+
+
+class Event(NamedTuple):
+    """One event as the page sends it: its id, and its inputs' values as the page
+    starts them, with None where the drawing goes."""
+
+    fn_index: int
+    inputs: tuple
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One app's predict event: where it is, and its inputs' values as the page
-    starts them; the drawing takes the first input's place."""
+    """One app's predict event and the events chained to it: where they are and what
+    they take."""
 
     url: str
     fn_index: int
     inputs: tuple = ()
     pid: int | None = None  # The server's process, for its CPU time.
+    chain: tuple[Event, ...] = ()
 
     @classmethod
     def discover(
@@ -107,13 +119,28 @@ class Endpoint:
     ) -> Endpoint:
         config = httpx.get(url + "config", timeout=30).json()
         fn_index = fn_index_of(config, api_name)
-        dependency = next(d for d in config["dependencies"] if d["id"] == fn_index)
+        dependencies = {d["id"]: d for d in config["dependencies"]}
+        dependency = dependencies[fn_index]
         defaults = {
             component["id"]: component.get("props", {}).get("value")
             for component in config["components"]
         }
-        inputs = tuple(defaults.get(block) for block in dependency["inputs"])
-        return cls(url, fn_index, inputs, pid)
+        drawing_block = dependency["inputs"][0]
+
+        def event(dependency: dict) -> Event:
+            return Event(
+                dependency["id"],
+                tuple(
+                    None if block == drawing_block else defaults.get(block)
+                    for block in dependency["inputs"]
+                ),
+            )
+
+        chain, last = [], fn_index
+        while then := [d for d in dependencies.values() if d["trigger_after"] == last]:
+            chain.append(event(then[0]))
+            last = then[0]["id"]
+        return cls(url, fn_index, event(dependency).inputs, pid, tuple(chain))
 
 
 async def submit(
@@ -122,7 +149,8 @@ async def submit(
     files: list[tuple[str, bytes]],
     session_hash: str | None = None,
 ) -> Answer:
-    """Upload, join the queue, read the stream; returns the output and its time."""
+    """Upload, join the queue, read the stream, then run the chained events; returns
+    the first event's output and the times it and the last event finished."""
     session_hash = session_hash or uuid.uuid4().hex[:11]
     base = endpoint.url + "gradio_api"
     uploaded = await client.post(
@@ -138,12 +166,29 @@ async def submit(
         "composite": file_data(paths[2], comp_name, len(comp)),
         "id": None,
     }
+    answer = await run_event(
+        client, base, Event(endpoint.fn_index, endpoint.inputs), drawing, session_hash
+    )
+    for event in endpoint.chain:
+        await run_event(client, base, event, drawing, session_hash)
+    return answer._replace(done=time.perf_counter())
+
+
+async def run_event(
+    client: httpx.AsyncClient,
+    base: str,
+    event: Event,
+    drawing: dict,
+    session_hash: str,
+) -> Answer:
+    """Joins the queue with ``event``, the drawing in its place; reads the stream."""
+    data = [drawing if value is None else value for value in event.inputs]
     joined = await client.post(
         base + "/queue/join",
         json={
-            "data": [drawing, *endpoint.inputs[1:]],
+            "data": data,
             "event_data": None,
-            "fn_index": endpoint.fn_index,
+            "fn_index": event.fn_index,
             "session_hash": session_hash,
             "trigger_id": None,
         },
@@ -166,7 +211,8 @@ async def submit(
             if kind == "process_completed":
                 if not message.get("success"):
                     raise EventFailed(str(message.get("output"))[:200])
-                output = Answer(message["output"]["data"], time.perf_counter())
+                now = time.perf_counter()
+                output = Answer(message["output"]["data"], now, now)
             elif kind == "unexpected_error":
                 raise EventFailed(message.get("message", "unexpected error"))
             elif kind == "close_stream":
