@@ -151,14 +151,34 @@ def classify(
 
     ``holder`` is the app's `app.ModelHolder`; ``choice`` the model picked on the page.
     """
+    try:
+        digit = mnist_format.to_mnist(drawing, with_steps=True)
+    except (ValueError, TypeError) as error:
+        return unreadable(error, language)
+    return classify_digit(digit, choice, holder, language)
+
+
+def unreadable(error: Exception, language: str = ENGLISH) -> tuple[str, str, str]:
+    """`classify`'s answer for a drawing `mnist_format.to_mnist` could not read."""
+    language = checked_language(language)
+    return (
+        error_html(str(error), language),
+        bars_html(None),
+        model_view_html(None, language),
+    )
+
+
+def classify_digit(
+    digit: mnist_format.MnistDigit | None,
+    choice: str | None,
+    holder: Any,
+    language: str = ENGLISH,
+) -> tuple[str, str, str]:
+    """`classify` for a drawing already in MNIST format, with its steps."""
     from model_store import ModelStoreError
 
     language = checked_language(language)
     nothing = model_view_html(None, language)
-    try:
-        digit = mnist_format.to_mnist(drawing, with_steps=True)
-    except (ValueError, TypeError) as error:
-        return error_html(str(error), language), bars_html(None), nothing
     if digit is None:
         return answer_html(None, language=language), bars_html(None), nothing
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -25,7 +26,14 @@ import fast_path
 import mnist_format
 import sketchpad_js
 import texts
-from answers import answer_html, bars_html, classify, model_view_html
+from answers import (
+    answer_html,
+    bars_html,
+    classify,
+    classify_digit,
+    model_view_html,
+    unreadable,
+)
 from model_store import ModelStoreError, default_store, list_records, load, load_current
 from model_store.store import CURRENT_FILE
 from teaching import dense_weights, forward
@@ -47,8 +55,9 @@ BRUSH_SIZE = 15
 FOLLOW_CURRENT = "current"
 # Drawings answered at once, across every event that runs the model. A drawing costs
 # a few ms of numpy and PIL, mostly holding the GIL, so more threads than the 2 cores
-# of a free Space only add switching; with 30 tabs drawing, 1 and 2 gave the same
-# throughput and unbounded gave less (benchmarks/bench_classroom.py, README).
+# of a free Space only add switching. A stroke's drawing is usually answered on the
+# event loop (INLINE_MAX_PIXELS), one at a time whatever this says; the limit bounds
+# the worker threads that larger images and the /probabilities endpoint take.
 DRAW_CONCURRENCY = 2
 DRAW_CONCURRENCY_ID = "draw"
 # Gradio summarises every finished event with pandas, over up to its last 10,000
@@ -56,6 +65,13 @@ DRAW_CONCURRENCY_ID = "draw"
 # class has drawn for a few minutes, against about 20 ms for the whole answer. Once
 # every this many events keeps the summary (and the page, if someone enables it) close.
 ANALYTICS_SUMMARY_EVERY = 1000
+# A stroke's drawing is answered in a few ms. Answered on the server's event loop,
+# rather than through a worker thread for each input's preprocessing, the handler and
+# each output (seven handovers of the GIL per stroke), 30 tabs got 50% more answers a
+# second (README, "Performance"). Images larger than this many pixels in all, and a
+# model that must first be read from disk, go to a worker thread instead, so that the
+# loop goes on serving the other tabs meanwhile. The page's three images hold 235,200.
+INLINE_MAX_PIXELS = 3 * 512 * 512
 
 
 # Models.
@@ -169,6 +185,14 @@ class ModelHolder:
         folders (the log keeps the full paths)."""
         return message.replace(f"{self.store}{os.sep}", "")
 
+    def ready(self, name: str | None) -> bool:
+        """Whether `get` can answer for ``name`` without reading a file."""
+        if self.fixed is not None:
+            return True
+        if name and name != FOLLOW_CURRENT:
+            return name in self.by_name
+        return self.served is not None and self.pointer() == self.pointer_state
+
     def get(self, name: str | None) -> ServedModel:
         if not name or name == FOLLOW_CURRENT or self.fixed is not None:
             return self.current()
@@ -220,6 +244,25 @@ def predict_digit(image: Any, holder: ModelHolder | None = None) -> np.ndarray |
     if digit is None:
         return None
     return (holder or default_holder()).current().probabilities(digit.vector)
+
+
+def payload_pixels(payload: Any) -> float:
+    """The pixels of a Sketchpad value's images as Gradio hands them over unread
+    (FileData dicts), from their headers; infinite when one cannot be read so."""
+    if not isinstance(payload, dict):
+        return 0 if payload is None else math.inf
+    files = [payload.get("background"), payload.get("composite")]
+    files += payload.get("layers") or []
+    total = 0
+    for file in files:
+        if file is None:
+            continue
+        try:
+            with Image.open(file["path"]) as picture:
+                total += picture.width * picture.height
+        except (OSError, KeyError, TypeError, ValueError, Image.DecompressionBombError):
+            return math.inf
+    return total
 
 
 def readable_or_clear_error(preprocess):
@@ -352,6 +395,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
     """Builds the page. ``model`` (a Keras model or ServedModel) pins one model,
     for tests and experiments; otherwise the page follows ``store``'s current model.
     """
+    import anyio
     import gradio as gr
 
     if model is None:
@@ -367,7 +411,31 @@ def build_demo(model: Any = None, *, store: Path | None = None):
     def on_draw(drawing, choice, language=None):
         return classify(drawing, choice, holder, language or texts.ENGLISH)
 
-    def on_fast_draw(data_uri, choice, language=None):
+    def answer_page(drawing, choice, language, *slider_values):
+        """The answer and the classroom's views of ``drawing``, read once."""
+        try:
+            digit = mnist_format.to_mnist(drawing, with_steps=True)
+        except (ValueError, TypeError) as error:
+            digit, shown = None, unreadable(error, language)
+        else:
+            shown = classify_digit(digit, choice, holder, language)
+        return (*shown, *views.render(digit, choice, language, *slider_values))
+
+    def answer_payload(payload, choice, language, *slider_values):
+        """`answer_page` for the Sketchpad's value as Gradio hands it over unread."""
+        drawing = None
+        if payload is not None:
+            value = sketchpad.data_model.model_validate(payload)
+            drawing = sketchpad.preprocess(value)
+        return answer_page(drawing, choice, language, *slider_values)
+
+    async def on_stroke(payload, choice, language, *slider_values):
+        arguments = (payload, choice, language, *slider_values)
+        if holder.ready(choice) and payload_pixels(payload) <= INLINE_MAX_PIXELS:
+            return answer_payload(*arguments)
+        return await anyio.to_thread.run_sync(answer_payload, *arguments)
+
+    def answer_fast(data_uri, choice, language):
         # Only the page's own script sends here, and the Sketchpad's change event
         # answers anyway: a picture that is not one is ignored, not reported.
         try:
@@ -376,6 +444,12 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             log.warning("fast path: %s", error)
             return gr.skip(), gr.skip(), gr.skip()
         return on_draw(drawing, choice, language)
+
+    async def on_fast_draw(data_uri, choice, language=None):
+        # The script's pictures are at most fast_path.MAX_SENT_SIDE a side.
+        if holder.ready(choice):
+            return answer_fast(data_uri, choice, language)
+        return await anyio.to_thread.run_sync(answer_fast, data_uri, choice, language)
 
     def probabilities_api(image):
         """The ten probabilities for an image, or nothing_drawn."""
@@ -470,41 +544,8 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             api_result = gr.JSON(label="probabilities")
             api_button = gr.Button("probabilities")
 
-        drawn = sketchpad.change(
-            on_draw,
-            [sketchpad, chooser, language],
-            [prediction, bars, model_view],
-            api_name="predict",
-            show_progress="hidden",
-            trigger_mode="always_last",
-            concurrency_limit=DRAW_CONCURRENCY,
-            concurrency_id=DRAW_CONCURRENCY_ID,
-        )
-        drawn_events = [drawn]
-        # Outside the queue, and each picture sent at once: the queue adds a join and
-        # a result message, and "always_last" holds the pen-up picture back until a
-        # mid-stroke one is answered, 100 to 200 ms each on this machine (README,
-        # "Stroke to answer"). A late mid-stroke answer is replaced by the
-        # Sketchpad's own within a second or two.
-        fast_drawing.input(
-            on_fast_draw,
-            [fast_drawing, chooser, language],
-            [prediction, bars, model_view],
-            api_visibility="private",
-            show_progress="hidden",
-            trigger_mode="multiple",
-            queue=False,
-        )
-        if example_gallery is not None:
-            # Filling the sketchpad from an example fires no change event of its own.
-            example_drawn = example_gallery.load_input_event.then(
-                on_draw,
-                [sketchpad, chooser, language],
-                [prediction, bars, model_view],
-                show_progress="hidden",
-                api_visibility="private",
-            )
-            drawn_events.append(example_drawn)
+        # Before the classroom's own: on a change of language the answer, which the
+        # student is looking at, is the first to follow.
         gr.on(
             [chooser.change, language.change],
             on_draw,
@@ -520,6 +561,50 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             [model_info, accuracy_plot, loss_plot, confusion],
             api_visibility="private",
         )
+        views = classroom.build_classroom(
+            sketchpad, chooser, holder, language=language, correction=correction
+        )
+        page_inputs = [sketchpad, chooser, language, *views.inputs]
+        page_outputs = [prediction, bars, model_view, *views.outputs]
+        # Gradio's own preprocessing and postprocessing each take a worker thread per
+        # component; on_stroke reads the drawing itself (INLINE_MAX_PIXELS).
+        sketchpad.change(
+            on_stroke,
+            page_inputs,
+            page_outputs,
+            api_name="predict",
+            show_progress="hidden",
+            trigger_mode="always_last",
+            concurrency_limit=DRAW_CONCURRENCY,
+            concurrency_id=DRAW_CONCURRENCY_ID,
+            preprocess=False,
+            postprocess=False,
+        )
+        # Outside the queue, and each picture sent at once: the queue adds a join and
+        # a result message, and "always_last" holds the pen-up picture back until a
+        # mid-stroke one is answered, 100 to 200 ms each on this machine (README,
+        # "Stroke to answer"). A late mid-stroke answer is replaced by the
+        # Sketchpad's own within a second or two.
+        fast_drawing.input(
+            on_fast_draw,
+            [fast_drawing, chooser, language],
+            [prediction, bars, model_view],
+            api_visibility="private",
+            show_progress="hidden",
+            trigger_mode="multiple",
+            queue=False,
+            preprocess=False,
+            postprocess=False,
+        )
+        if example_gallery is not None:
+            # Filling the sketchpad from an example fires no change event of its own.
+            example_gallery.load_input_event.then(
+                answer_page,
+                page_inputs,
+                page_outputs,
+                show_progress="hidden",
+                api_visibility="private",
+            )
         api_button.click(
             probabilities_api,
             [api_image],
@@ -527,14 +612,6 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             api_name="probabilities",
             concurrency_limit=DRAW_CONCURRENCY,
             concurrency_id=DRAW_CONCURRENCY_ID,
-        )
-        classroom.build_classroom(
-            sketchpad,
-            chooser,
-            holder,
-            language=language,
-            correction=correction,
-            drawn=drawn_events,
         )
         demo.load(refresh_choices, None, [chooser], api_visibility="private")
         demo.load(None, js=sketchpad_js.pen_ready_js("sketchpad"))

@@ -21,6 +21,7 @@ import html
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -276,14 +277,27 @@ def sensitivity_html(
     changes: dict[str, float],
     language: str,
 ) -> str:
+    """`digit_sensitivity_html` for the page's drawing and model."""
+    return digit_sensitivity_html(
+        digit_of(drawing), holder.get(choice), changes, language
+    )
+
+
+def digit_sensitivity_html(
+    digit: mnist_format.MnistDigit | None,
+    served: Any,
+    changes: dict[str, float],
+    language: str,
+) -> str:
+    """The changed digit and ``served``'s answer for it; ``changes`` as the sliders
+    set them (`slider_changes`)."""
     language = checked_language(language)
-    digit = digit_of(drawing)
     if digit is None:
         return (
             f'<div class="sensitivity empty">{text("sensitivity_empty", language)}'
             "</div>"
         )
-    changed, probabilities = sensitivity(holder.get(choice), digit.image, **changes)
+    changed, probabilities = sensitivity(served, digit.image, **changes)
     answer = answer_html(probabilities, language=language)
     return (
         '<div class="sensitivity">'
@@ -291,6 +305,53 @@ def sensitivity_html(
         f'height="{SEEN_SIDE}" alt="{text("changed_alt", language)}">'
         f'<div class="result">{answer}{bars_html(probabilities)}</div></div>'
     )
+
+
+def slider_changes(down: Any, right: Any, turn: Any, thick: Any) -> dict[str, float]:
+    """The sensitivity sliders' values as `sensitivity` takes them."""
+    return {
+        "shift_down": float(down),
+        "shift_right": float(right),
+        "rotation_deg": float(turn),
+        "thickness": int(thick),
+    }
+
+
+@dataclass(frozen=True)
+class DrawingViews:
+    """The classroom's views of the current drawing, which the app's drawing events
+    fill along with the answer: one event per stroke rather than three.
+
+    `render` takes the digit, the model choice, the language and then the values of
+    ``inputs``; it returns what ``outputs`` show, in order.
+    """
+
+    inputs: list[Any]
+    outputs: list[Any]
+    holder: Any
+
+    def render(
+        self,
+        digit: mnist_format.MnistDigit | None,
+        choice: str | None,
+        language: str,
+        *slider_values: Any,
+    ) -> tuple[str, str]:
+        """The network's activity and the sensitivity view for ``digit``."""
+        from model_store import ModelStoreError
+
+        try:
+            served = self.holder.get(choice)
+        except ModelStoreError:
+            # The answer beside these views says what is wrong with the model.
+            digit, served = None, self.holder.current()
+        image28 = None if digit is None else digit.image
+        return (
+            activity_html(served, image28, language),
+            digit_sensitivity_html(
+                digit, served, slider_changes(*slider_values), language
+            ),
+        )
 
 
 # The class's corrections.
@@ -566,15 +627,13 @@ def build_classroom(
     *,
     language: Any,
     correction: tuple,
-    drawn: Sequence[Any] = (),
     feedback_store: FeedbackStore | None = None,
-) -> None:
+) -> DrawingViews:
     """The classroom's tabs and events, inside the app's ``gr.Blocks``.
 
     ``language`` is the switch from `language_switch`; ``correction`` what
-    `correction_controls` made; ``drawn`` the app's events that answer a new drawing
-    (a stroke, an example), which the classroom's views follow (``.then``) so that
-    the answer comes first.
+    `correction_controls` made. The app's events that answer a new drawing (a stroke,
+    an example) fill the views of the drawing that this returns.
     """
     import gradio as gr
 
@@ -634,12 +693,7 @@ def build_classroom(
         return drawing_activity_html(drawing, choice, holder, language_code)
 
     def show_changed(drawing, choice, down, right, turn, thick, language_code):
-        changes = {
-            "shift_down": float(down),
-            "shift_right": float(right),
-            "rotation_deg": float(turn),
-            "thickness": int(thick),
-        }
+        changes = slider_changes(down, right, turn, thick)
         return sensitivity_html(drawing, choice, holder, changes, language_code)
 
     def show_class(language_code, request: gr.Request):
@@ -680,11 +734,6 @@ def build_classroom(
     private = {"api_visibility": "private", "show_progress": "hidden"}
     activity_inputs = [sketchpad, chooser, language]
     changed_inputs = [sketchpad, chooser, *sliders, language]
-    for event in drawn:
-        # After the answer, not beside it: the answer is what the student waits for.
-        event.then(show_activity, activity_inputs, [inside], **private).then(
-            show_changed, changed_inputs, [changed], **private
-        )
     gr.on(
         [chooser.change, language.change],
         show_maps,
@@ -733,3 +782,4 @@ def build_classroom(
     ).then(show_maps, [chooser, language], [maps], **private).then(
         show_activity, activity_inputs, [inside], **private
     ).then(show_class, [language], [scoreboard, mistakes], **private)
+    return DrawingViews(inputs=sliders, outputs=[inside, changed], holder=holder)

@@ -469,6 +469,11 @@ def test_a_chinese_browser_gets_chinese_and_saves_a_correction(classroom_app):
             " === '每个隐藏单元在找什么'",
             timeout=30_000,
         )
+        page.wait_for_function(
+            "() => document.querySelector('#prediction .answer').innerText"
+            " !== 'Draw a digit'",
+            timeout=30_000,
+        )
         assert page.inner_text("#prediction .answer") == "画一个数字"
         assert {"在这里画", "答错了，应该是", "保存纠正"} <= set(visible_texts(page))
         assert page.is_checked("#language input[value='zh-CN']")

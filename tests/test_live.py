@@ -99,10 +99,16 @@ def test_client_page_endpoint_returns_the_answer_html(client):
     from gradio_client import handle_file
 
     drawing = {"background": handle_file(example(4)), "layers": [], "composite": None}
-    answer, bars, view = client.predict(drawing, "current", api_name="/predict")
+    answer, bars, view, inside, changed = client.predict(
+        drawing, "current", api_name="/predict"
+    )
     assert re.sub(r"<[^>]+>", "", answer).startswith("4 ")
     assert bars.count("data-digit=") == 10
     assert view.count("<figure>") == len(answers.STEP_KEYS)
+    # The classroom's views come with it: the hidden units for this drawing, and
+    # with the sliders at rest the sensitivity view repeats the answer exactly.
+    assert 'class="activity"' in inside and 'class="unit-bars"' in inside
+    assert answer in changed and bars in changed
 
 
 def test_client_gets_a_clear_error_for_a_file_that_is_not_an_image(client, tmp_path):

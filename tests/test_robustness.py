@@ -301,8 +301,8 @@ def probabilities_over_http(client, path: str):
 
 
 def page_over_http(client, drawing) -> str:
-    answer, bars, view = client.predict(drawing, "current", api_name="/predict")
-    assert isinstance(bars, str) and isinstance(view, str)
+    answer, *views = client.predict(drawing, "current", api_name="/predict")
+    assert len(views) == 4 and all(isinstance(view, str) for view in views)
     return page_text(answer)
 
 
