@@ -12,7 +12,9 @@ queue_api.py), on the canvas each app has (ours 280 px, the naive app's default
 Sketchpad 800 px). Like the page's ``trigger_mode="always_last"``, a tab never has two
 requests in flight: a stroke made while one is pending waits, and when the answer (and
 its chained events) are done only the latest drawing is sent. So a slow server sees
-fewer requests, not a growing pile.
+fewer requests, not a growing pile. Each stroke also sends the fast path's picture
+(fast_path.py) as the page's script does, outside the queue, in the trigger mode the
+page gives it (``--no-fast-path`` leaves it out); its figures are the "fast" row.
 
 Figures per app: answered requests per second, request latency (send to answer) p50
 and p99, the same to the end of the chained events ("done"), stroke-to-answer latency
@@ -28,13 +30,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
-from queue_api import NAIVE_CANVAS_SIDE, Endpoint, drawing_pngs, running, submit
+from queue_api import (
+    NAIVE_CANVAS_SIDE,
+    Answer,
+    Endpoint,
+    drawing_pngs,
+    fast_picture,
+    running,
+    submit,
+    submit_fast,
+)
 
 from app import CANVAS_SIDE
 
@@ -53,54 +66,74 @@ class Tally:
     errors: list[str] = field(default_factory=list)
 
 
-async def tab(
-    client: httpx.AsyncClient,
-    endpoint: Endpoint,
-    files: list,
-    name: str,
-    start_delay: float,
-    period: float,
-    stop_at: float,
-    timeout: float,
-    tally: Tally,
-) -> None:
-    """One browser tab: a stroke per period, at most one request in flight."""
-    waiting: list[float] = []  # Times of strokes not yet sent.
-    wake = asyncio.Event()
+@dataclass
+class Lane:
+    """One tab's requests for one event, sent the way the page's trigger mode sends
+    them: with ``merge`` ("always_last") at most one in flight, the latest drawing
+    next; without ("multiple") each stroke's at once."""
+
+    send: Callable[[], Awaitable[Answer]]
+    tally: Tally
+    merge: bool
+    timeout: float
+    waiting: list[float] = field(default_factory=list)  # Strokes not yet sent.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: bool = False
+    flying: set[asyncio.Task] = field(default_factory=set)
+
+    def stroke(self, at: float) -> None:
+        self.tally.strokes += 1
+        if self.merge:
+            self.waiting.append(at)
+            self.wake.set()
+        else:
+            task = asyncio.create_task(self.request([at]))
+            self.flying.add(task)
+            task.add_done_callback(self.flying.discard)
+
+    def finish(self) -> None:
+        self.finished = True
+        self.wake.set()
+
+    async def run(self) -> None:
+        while self.waiting or not self.finished:
+            if not self.waiting:
+                # Nothing runs between the test above and clear(): no stroke is missed.
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            covered, self.waiting = self.waiting, []
+            await self.request(covered)
+        await asyncio.gather(*self.flying)
+
+    async def request(self, covered: list[float]) -> None:
+        self.tally.merged += len(covered) - 1
+        sent = time.perf_counter()
+        try:
+            # The stream's heartbeats keep a read alive: bound the whole request.
+            answer = await asyncio.wait_for(self.send(), self.timeout)
+        except (httpx.HTTPError, RuntimeError, TimeoutError) as error:
+            self.tally.errors.append(f"{type(error).__name__}: {error}"[:160])
+            return
+        self.tally.request_latencies.append(answer.at - sent)
+        self.tally.chain_latencies.append(answer.done - sent)
+        self.tally.stroke_latencies.extend(answer.at - stroke for stroke in covered)
+
+
+async def tab(lanes: list[Lane], start_delay: float, period: float, stop_at: float):
+    """One browser tab: a stroke per period, sent down every lane."""
 
     async def draw() -> None:
         await asyncio.sleep(start_delay)
         while time.perf_counter() < stop_at:
-            waiting.append(time.perf_counter())
-            tally.strokes += 1
-            wake.set()
+            now = time.perf_counter()
+            for lane in lanes:
+                lane.stroke(now)
             await asyncio.sleep(period)
-        wake.set()
+        for lane in lanes:
+            lane.finish()
 
-    drawer = asyncio.create_task(draw())
-    while True:
-        if not waiting:
-            if drawer.done():
-                break
-            # Nothing runs between the test above and clear(): no stroke is missed.
-            wake.clear()
-            await wake.wait()
-            continue
-        covered, waiting[:] = list(waiting), []
-        tally.merged += len(covered) - 1
-        sent = time.perf_counter()
-        try:
-            # The stream's heartbeats keep a read alive: bound the whole request.
-            answer = await asyncio.wait_for(
-                submit(client, endpoint, files, session_hash=name), timeout
-            )
-        except (httpx.HTTPError, RuntimeError, TimeoutError) as error:
-            tally.errors.append(f"{type(error).__name__}: {error}"[:160])
-            continue
-        tally.request_latencies.append(answer.at - sent)
-        tally.chain_latencies.append(answer.done - sent)
-        tally.stroke_latencies.extend(answer.at - stroke for stroke in covered)
-    await drawer
+    await asyncio.gather(draw(), *(lane.run() for lane in lanes))
 
 
 def server_cpu_seconds(pid: int) -> float:
@@ -111,39 +144,76 @@ def server_cpu_seconds(pid: int) -> float:
 
 async def classroom(endpoint: Endpoint, side: int, args) -> dict:
     files = drawing_pngs(side)
-    tally = Tally()
+    picture = fast_picture()
+    tally, fast_tally = Tally(), Tally()
     limits = httpx.Limits(max_connections=4 * args.clients)
     async with httpx.AsyncClient(timeout=args.timeout, limits=limits) as client:
         await submit(client, endpoint, files)  # Warm-up.
         cpu_start, server_start = time.process_time(), server_cpu_seconds(endpoint.pid)
         started = time.perf_counter()
-        await asyncio.gather(
-            *(
+        tabs = []
+        for index in range(args.clients):
+            name = f"tab-{index:02d}-{os.getpid()}"
+            lanes = [
+                Lane(
+                    functools.partial(submit, client, endpoint, files, name),
+                    tally,
+                    merge=True,
+                    timeout=args.timeout,
+                )
+            ]
+            if endpoint.fast is not None and not args.no_fast_path:
+                lanes.append(
+                    Lane(
+                        functools.partial(submit_fast, client, endpoint, picture, name),
+                        fast_tally,
+                        merge=endpoint.fast_trigger_mode == "always_last",
+                        timeout=args.timeout,
+                    )
+                )
+            tabs.append(
                 tab(
-                    client,
-                    endpoint,
-                    files,
-                    f"tab-{index:02d}-{os.getpid()}",
+                    lanes,
                     # Tabs start spread over one period: students do not draw in step.
                     args.period * index / args.clients,
                     args.period,
                     started + args.duration,
-                    args.timeout,
-                    tally,
                 )
-                for index in range(args.clients)
             )
-        )
+        await asyncio.gather(*tabs)
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu_start
         server = server_cpu_seconds(endpoint.pid) - server_start
-    return {"tally": tally, "wall": wall, "generator_cpu": cpu, "server_cpu": server}
+    return {
+        "tally": tally,
+        "fast": fast_tally,
+        "wall": wall,
+        "generator_cpu": cpu,
+        "server_cpu": server,
+    }
 
 
 def quantile(values: list[float], q: int) -> float:
     if len(values) < 2:
         return values[0] if values else float("nan")
     return statistics.quantiles(values, n=100)[q - 1]
+
+
+def print_row(name: str, side: int, tally: Tally, wall: float, cpu: str) -> None:
+    if not tally.request_latencies:
+        print(f"{name:<12}{side:>7}  no answers; {len(tally.errors)} errors")
+    else:
+        print(
+            f"{name:<12}{side:>7}{len(tally.request_latencies) / wall:>10.1f}"
+            f"{statistics.median(tally.request_latencies):>9.3f}"
+            f"{quantile(tally.request_latencies, 99):>7.3f}"
+            f"{quantile(tally.chain_latencies, 99):>9.3f}"
+            f"{statistics.median(tally.stroke_latencies):>11.3f}"
+            f"{quantile(tally.stroke_latencies, 99):>7.3f}"
+            f"{tally.merged / max(tally.strokes, 1):>8.0%}{len(tally.errors):>7}{cpu}"
+        )
+    for error in sorted(set(tally.errors))[:3]:
+        print(f"  {name} error: {error}")
 
 
 def main() -> None:
@@ -159,6 +229,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--apps", nargs="+", default=["ours", "naive"], help="which apps, in order"
+    )
+    parser.add_argument(
+        "--no-fast-path",
+        action="store_true",
+        help="send the Sketchpad's event only, not the fast path's pictures too",
     )
     args = parser.parse_args()
 
@@ -177,27 +252,20 @@ def main() -> None:
         f"{args.duration:.0f} s; {os.cpu_count()} cores"
     )
     print(
-        f"{'app':<7}{'canvas':>7}{'answers/s':>10}{'req p50':>9}{'p99':>7}"
+        f"{'app':<12}{'canvas':>7}{'answers/s':>10}{'req p50':>9}{'p99':>7}"
         f"{'done p99':>9}{'stroke p50':>11}{'p99':>7}{'merged':>8}{'errors':>7}"
         f"{'gen CPU':>8}{'server CPU':>11}"
     )
     for name, result in results.items():
-        tally = result["tally"]
         wall = result["wall"]
-        result["throughput"] = len(tally.request_latencies) / wall
-        print(
-            f"{name:<7}{sides[name]:>7}{result['throughput']:>10.1f}"
-            f"{statistics.median(tally.request_latencies):>9.3f}"
-            f"{quantile(tally.request_latencies, 99):>7.3f}"
-            f"{quantile(tally.chain_latencies, 99):>9.3f}"
-            f"{statistics.median(tally.stroke_latencies):>11.3f}"
-            f"{quantile(tally.stroke_latencies, 99):>7.3f}"
-            f"{tally.merged / max(tally.strokes, 1):>8.0%}{len(tally.errors):>7}"
+        result["throughput"] = len(result["tally"].request_latencies) / wall
+        cpu = (
             f"{result['generator_cpu'] / wall:>8.0%}"
             f"{result['server_cpu'] / wall:>11.0%}"
         )
-        for error in sorted(set(tally.errors))[:3]:
-            print(f"  {name} error: {error}")
+        print_row(name, sides[name], result["tally"], wall, cpu)
+        if result["fast"].strokes:
+            print_row(f"{name}, fast", 140, result["fast"], wall, "")
     print(
         "latencies in s; merged = strokes answered by a later request (always_last); "
         "CPU as a share of one core"

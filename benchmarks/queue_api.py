@@ -13,6 +13,7 @@ uploaded, as the page runs them.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -42,6 +43,8 @@ from tests.serving import stop  # noqa: E402
 START_TIMEOUT_S = 180
 # The canvas a default gr.Sketchpad has, the naive app's; ours is app.CANVAS_SIDE.
 NAIVE_CANVAS_SIDE = 800
+# The hidden textbox the page's fast-path script fills (app.py).
+FAST_FIELD_ID = "fast-drawing"
 
 
 class EventFailed(RuntimeError):
@@ -95,11 +98,12 @@ class Answer(NamedTuple):
 
 
 class Event(NamedTuple):
-    """One event as the page sends it: its id, and its inputs' values as the page
-    starts them, with None where the drawing goes."""
+    """One event as the page sends it: its id, its inputs' values as the page starts
+    them, with None where the drawing goes, and whether it goes through the queue."""
 
     fn_index: int
     inputs: tuple
+    queued: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,12 @@ class Endpoint:
     url: str
     fn_index: int
     inputs: tuple = ()
+    queued: bool = True
     pid: int | None = None  # The server's process, for its CPU time.
     chain: tuple[Event, ...] = ()
+    # The page's fast path (fast_path.py), outside the queue, and its trigger mode.
+    fast: Event | None = None
+    fast_trigger_mode: str | None = None
 
     @classmethod
     def discover(
@@ -125,22 +133,45 @@ class Endpoint:
             component["id"]: component.get("props", {}).get("value")
             for component in config["components"]
         }
-        drawing_block = dependency["inputs"][0]
 
         def event(dependency: dict) -> Event:
+            drawing_block = dependency["inputs"][0]
             return Event(
                 dependency["id"],
                 tuple(
                     None if block == drawing_block else defaults.get(block)
                     for block in dependency["inputs"]
                 ),
+                dependency.get("queue") is not False,
             )
 
         chain, last = [], fn_index
         while then := [d for d in dependencies.values() if d["trigger_after"] == last]:
             chain.append(event(then[0]))
             last = then[0]["id"]
-        return cls(url, fn_index, event(dependency).inputs, pid, tuple(chain))
+        fast = fast_mode = None
+        field = next(
+            (
+                component["id"]
+                for component in config["components"]
+                if component.get("props", {}).get("elem_id") == FAST_FIELD_ID
+            ),
+            None,
+        )
+        for candidate in dependencies.values():
+            if field is not None and [field, "input"] in candidate["targets"]:
+                fast, fast_mode = event(candidate), candidate["trigger_mode"]
+        first = event(dependency)
+        return cls(
+            url,
+            fn_index,
+            first.inputs,
+            first.queued,
+            pid,
+            tuple(chain),
+            fast,
+            fast_mode,
+        )
 
 
 async def submit(
@@ -166,9 +197,8 @@ async def submit(
         "composite": file_data(paths[2], comp_name, len(comp)),
         "id": None,
     }
-    answer = await run_event(
-        client, base, Event(endpoint.fn_index, endpoint.inputs), drawing, session_hash
-    )
+    first = Event(endpoint.fn_index, endpoint.inputs, endpoint.queued)
+    answer = await run_event(client, base, first, drawing, session_hash)
     for event in endpoint.chain:
         await run_event(client, base, event, drawing, session_hash)
     return answer._replace(done=time.perf_counter())
@@ -181,18 +211,19 @@ async def run_event(
     drawing: dict,
     session_hash: str,
 ) -> Answer:
-    """Joins the queue with ``event``, the drawing in its place; reads the stream."""
+    """Sends ``event`` with the drawing in its place: joins the queue and reads the
+    stream, or for an event outside the queue one POST answered in its response."""
     data = [drawing if value is None else value for value in event.inputs]
-    joined = await client.post(
-        base + "/queue/join",
-        json={
-            "data": data,
-            "event_data": None,
-            "fn_index": event.fn_index,
-            "session_hash": session_hash,
-            "trigger_id": None,
-        },
-    )
+    body = {
+        "data": data,
+        "event_data": None,
+        "fn_index": event.fn_index,
+        "session_hash": session_hash,
+        "trigger_id": None,
+    }
+    if not event.queued:
+        return await run_direct(client, base, body)
+    joined = await client.post(base + "/queue/join", json=body)
     joined.raise_for_status()
     # Like the page, read the stream to its end (the server closes it once the tab
     # has no event pending) rather than hanging up at the answer: a stream dropped
@@ -220,6 +251,34 @@ async def run_event(
     if output is None:
         raise EventFailed("stream closed before the event completed")
     return output
+
+
+async def run_direct(client: httpx.AsyncClient, base: str, body: dict) -> Answer:
+    """An event outside the queue, as the page sends it: one POST, answered in its
+    response."""
+    response = await client.post(base + "/run/predict", json=body)
+    if response.status_code != 200:
+        raise EventFailed(f"{response.status_code}: {response.text[:160]}")
+    now = time.perf_counter()
+    return Answer(response.json()["data"], now, now)
+
+
+async def submit_fast(
+    client: httpx.AsyncClient, endpoint: Endpoint, picture: str, session_hash: str
+) -> Answer:
+    """Sends the fast path's picture (a PNG data URI) as the page's script does."""
+    base = endpoint.url + "gradio_api"
+    return await run_event(client, base, endpoint.fast, picture, session_hash)
+
+
+def fast_picture(side: int = 140) -> str:
+    """The test drawing as the fast path's script sends it: ink on a transparent
+    ``side`` square, as a PNG data URI."""
+    value = sketchpad_value()
+    layer = Image.fromarray(value["layers"][0]).resize((side, side), Image.BILINEAR)
+    buffer = io.BytesIO()
+    layer.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def free_port() -> int:
