@@ -141,8 +141,8 @@ def model_view_html(
     )
 
 
-def error_html(message: str, language: str = ENGLISH) -> str:
-    escaped = html.escape(text("unreadable", language, error=message))
+def error_html(message: str, language: str = ENGLISH, key: str = "unreadable") -> str:
+    escaped = html.escape(text(key, language, error=message))
     return f'<div class="answer error">{escaped}</div>'
 
 
@@ -188,7 +188,7 @@ def classify_digit(
     except ModelStoreError as error:
         # A model chosen on the page whose file has since been damaged.
         message = holder.for_page(str(error))
-        return error_html(message, language), bars_html(None), nothing
+        return error_html(message, language, "model_unusable"), bars_html(None), nothing
     probabilities = served.probabilities(digit.vector)
     scribble = is_scribble(digit.image, digit.steps.get("cropped"))
     return (

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,9 @@ ANALYTICS_SUMMARY_EVERY = 1000
 # model that must first be read from disk, go to a worker thread instead, so that the
 # loop goes on serving the other tabs meanwhile. The page's three images hold 235,200.
 INLINE_MAX_PIXELS = 3 * 512 * 512
+# The page's Sketchpad sends one layer; an API caller's thousands of tiny ones would
+# cost seconds of decoding however few pixels they hold.
+MAX_LAYERS = 8
 
 
 # Models.
@@ -190,12 +194,14 @@ class ModelHolder:
         if self.fixed is not None:
             return True
         if name and name != FOLLOW_CURRENT:
-            return name in self.by_name
+            return isinstance(name, str) and name in self.by_name
         return self.served is not None and self.pointer() == self.pointer_state
 
     def get(self, name: str | None) -> ServedModel:
         if not name or name == FOLLOW_CURRENT or self.fixed is not None:
             return self.current()
+        if not isinstance(name, str):
+            raise ModelStoreError(f"invalid model name {name!r}: expected a string")
         if name not in self.by_name:
             stored = load(name, self.store, arrays=True)
             self.by_name[name] = ServedModel.from_stored(stored)
@@ -248,11 +254,16 @@ def predict_digit(image: Any, holder: ModelHolder | None = None) -> np.ndarray |
 
 def payload_pixels(payload: Any) -> float:
     """The pixels of a Sketchpad value's images as Gradio hands them over unread
-    (FileData dicts), from their headers; infinite when one cannot be read so."""
+    (FileData dicts), from their headers; infinite when one cannot be read so.
+
+    Raises ValueError for more than `MAX_LAYERS` layers.
+    """
     if not isinstance(payload, dict):
         return 0 if payload is None else math.inf
-    files = [payload.get("background"), payload.get("composite")]
-    files += payload.get("layers") or []
+    layers = payload.get("layers") or []
+    if len(layers) > MAX_LAYERS:
+        raise ValueError(f"it has {len(layers)} layers; at most {MAX_LAYERS} are read")
+    files = [payload.get("background"), payload.get("composite"), *layers]
     total = 0
     for file in files:
         if file is None:
@@ -279,13 +290,15 @@ def readable_or_clear_error(preprocess):
         except Image.DecompressionBombError:
             raise gr.Error(
                 "Could not read this drawing: it has more than "
-                f"{mnist_format.MAX_INPUT_PIXELS} pixels; downscale it first"
+                f"{mnist_format.MAX_INPUT_PIXELS} pixels; downscale it first",
+                print_exception=False,
             ) from None
         except OSError:
             # PIL's own message names the upload's path on the server: leave it out.
             raise gr.Error(
                 "Could not read this drawing: one of its files is not an image, "
-                "or is damaged"
+                "or is damaged",
+                print_exception=False,
             ) from None
 
     return preprocess_or_refuse
@@ -429,11 +442,25 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             drawing = sketchpad.preprocess(value)
         return answer_page(drawing, choice, language, *slider_values)
 
+    # Larger drawings wait here for a worker thread, not in the queue: a small one
+    # behind them is answered at once.
+    large_drawings = anyio.CapacityLimiter(DRAW_CONCURRENCY)
+
     async def on_stroke(payload, choice, language, *slider_values):
+        # Gradio's own checks of the sliders' values, which preprocess=False skips.
+        slider_values = views.checked_inputs(*slider_values)
+        try:
+            pixels = payload_pixels(payload)
+        except ValueError as error:
+            language = texts.checked_language(language)
+            message = texts.text("unreadable", language, error=str(error))
+            raise gr.Error(message, print_exception=False) from None
         arguments = (payload, choice, language, *slider_values)
-        if holder.ready(choice) and payload_pixels(payload) <= INLINE_MAX_PIXELS:
+        if holder.ready(choice) and pixels <= INLINE_MAX_PIXELS:
             return answer_payload(*arguments)
-        return await anyio.to_thread.run_sync(answer_payload, *arguments)
+        return await anyio.to_thread.run_sync(
+            answer_payload, *arguments, limiter=large_drawings
+        )
 
     def answer_fast(data_uri, choice, language):
         # Only the page's own script sends here, and the Sketchpad's change event
@@ -456,7 +483,8 @@ def build_demo(model: Any = None, *, store: Path | None = None):
         try:
             probabilities = predict_digit(image, holder)
         except (ValueError, TypeError) as error:
-            raise gr.Error(str(error)) from None
+            # The caller's mistake, said to the caller: not a traceback in the log.
+            raise gr.Error(str(error), print_exception=False) from None
         if probabilities is None:
             return {"nothing_drawn": True}
         return {str(digit): float(probabilities[digit]) for digit in DIGITS}
@@ -575,8 +603,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             api_name="predict",
             show_progress="hidden",
             trigger_mode="always_last",
-            concurrency_limit=DRAW_CONCURRENCY,
-            concurrency_id=DRAW_CONCURRENCY_ID,
+            concurrency_limit=None,
             preprocess=False,
             postprocess=False,
         )
@@ -655,6 +682,8 @@ def main() -> None:
     # more than twice this many pixels when it reads the header, so this refuses
     # anything larger than mnist_format accepts before a pixel is decoded.
     Image.MAX_IMAGE_PIXELS = mnist_format.MAX_INPUT_PIXELS // 2
+    # Between the two PIL only warns, about images this app accepts.
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
     demo = with_queue(build_demo())
     demo.launch(
         **server_settings(),

@@ -19,6 +19,7 @@ function, testable without a browser.
 
 import html
 import logging
+import math
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -329,6 +330,27 @@ class DrawingViews:
     inputs: list[Any]
     outputs: list[Any]
     holder: Any
+
+    def checked_inputs(self, *values: Any) -> tuple[float, ...]:
+        """The sliders' values as the sliders accept them, for a handler that takes
+        them unprocessed; gr.Error saying what is wrong with any other."""
+        import gradio as gr
+
+        checked = []
+        for slider, value in zip(self.inputs, values, strict=True):
+            finite = isinstance(value, (int, float)) and math.isfinite(value)
+            if isinstance(value, bool) or not finite:
+                raise gr.Error(
+                    f"{slider.elem_id}: expected a number, got {value!r}",
+                    print_exception=False,
+                )
+            try:
+                checked.append(slider.preprocess(value))  # Gradio's own range check.
+            except gr.Error as error:
+                raise gr.Error(
+                    f"{slider.elem_id}: {error.message}", print_exception=False
+                ) from None
+        return tuple(checked)
 
     def render(
         self,

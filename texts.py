@@ -54,6 +54,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "maybe": "Not sure: maybe {first} ({first_percent}) or {second} "
         "({second_percent})",
         "unreadable": "Could not read this drawing: {error}",
+        "model_unusable": "This model cannot be used: {error}",
         "sees_nothing": "The model sees nothing yet.",
         "input_alt": "28x28 input",
         "step_ink": "1. Ink found",
@@ -152,6 +153,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "maybe": "不确定：可能是 {first}（{first_percent}）或 {second}"
         "（{second_percent}）",
         "unreadable": "无法读取这幅图：{error}",
+        "model_unusable": "无法使用这个模型：{error}",
         "sees_nothing": "模型还什么都没看到。",
         "input_alt": "28x28 输入",
         "step_ink": "1. 找到墨迹",

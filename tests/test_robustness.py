@@ -378,6 +378,44 @@ def test_files_the_app_cannot_read_get_a_clear_message_over_http(
     assert probabilities_over_http(client, good) == DIGIT
 
 
+def test_slider_values_and_layers_out_of_bounds_are_refused_over_http(client, tmp_path):
+    # /predict takes its values unprocessed (app.on_stroke): the bounds are checked
+    # by the app, with the sliders' own check. A thickness of a billion would
+    # otherwise mean a billion dilations.
+    good = as_composite(image_file(tmp_path, "good", white_ink_on_black()))
+    assert app_error(
+        client, good, "current", "en", 0, 0, 0, 1_000_000_000, api_name="/predict"
+    ) == ("thickness: Value 1000000000 is greater than maximum value 2.")
+    assert app_error(
+        client, good, "current", "en", -7, 0, 0, 0, api_name="/predict"
+    ) == ("shift-down: Value -7 is less than minimum value -6.")
+    assert app_error(
+        client, good, "current", "en", 0, "abc", 0, 0, api_name="/predict"
+    ) == ("shift-right: expected a number, got 'abc'")
+    many = dict(good, layers=[good["composite"]] * (app.MAX_LAYERS + 1))
+    assert app_error(client, many, "current", api_name="/predict") == (
+        f"Could not read this drawing: it has {app.MAX_LAYERS + 1} layers; at most "
+        f"{app.MAX_LAYERS} are read"
+    )
+    answer, *_ = client.predict(
+        good, "current", "en", 6, -6, 45, 2, api_name="/predict"
+    )
+    assert re.fullmatch(rf"{DIGIT} \d+% sure", page_text(answer))
+
+
+def test_a_model_that_cannot_be_used_is_named_as_such_over_http(client, tmp_path):
+    good = as_composite(image_file(tmp_path, "good", white_ink_on_black()))
+    for choice, error in [
+        ("no-such-model", "cannot read record no-such-model.json"),
+        (["current"], "invalid model name ['current']: expected a string"),
+    ]:
+        answer, bars, *_ = client.predict(good, choice, api_name="/predict")
+        assert page_text(answer).startswith(f"This model cannot be used: {error}")
+        assert bars == app.bars_html(None)
+    answer, *_ = client.predict(good, "no-such-model", "zh-CN", api_name="/predict")
+    assert page_text(answer).startswith("无法使用这个模型：")  # noqa: RUF001
+
+
 def test_a_dict_with_every_key_none_over_http_is_refused_cleanly(client, tmp_path):
     # Gradio's own schema wants a list for "layers": it refuses the value before the
     # app sees it, with its generic message; the next request works.
