@@ -207,6 +207,41 @@ def wait_for_new_answer(page, previous: str, timeout_s: float = 30) -> str:
     return page.inner_text("#prediction .answer")
 
 
+# From now on, every (answer, number of bars) the page shows, in window.shownStates.
+RECORD_STATES = """() => {
+  window.stateObserver?.disconnect();
+  window.shownStates = [];
+  const record = () => {
+    const answer = document.querySelector('#prediction .answer');
+    const state = [answer ? answer.innerText : null,
+                   document.querySelectorAll('#bars .bar').length];
+    const last = window.shownStates[window.shownStates.length - 1];
+    if (!last || last[0] !== state[0] || last[1] !== state[1])
+      window.shownStates.push(state);
+  };
+  window.stateObserver = new MutationObserver(record);
+  window.stateObserver.observe(document.body,
+    {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def clear_canvas(page) -> list[list]:
+    """Clicks Clear and waits for the empty answer; returns every (answer, number of
+    bars) shown since the click.
+
+    Gradio's Sketchpad can send the drawing from before the click once more after
+    it (README, Known limitations), so the empty answer is looked for among all the
+    page showed, not only in what it shows last.
+    """
+    page.evaluate(RECORD_STATES)
+    page.click("#sketchpad button[aria-label='Clear canvas']")
+    page.wait_for_function(
+        "() => window.shownStates.some(([answer]) => answer === 'Draw a digit')",
+        timeout=ANSWER_TIMEOUT_MS,
+    )
+    return page.evaluate("window.shownStates")
+
+
 def shown_bars(page) -> list[tuple[str, str, bool]]:
     return page.eval_on_selector_all(
         "#bars .bar",
