@@ -402,6 +402,12 @@ def test_slider_values_and_layers_out_of_bounds_are_refused_over_http(client, tm
         good, "current", "en", 6, -6, 45, 2, api_name="/predict"
     )
     assert re.fullmatch(rf"{DIGIT} \d+% sure", page_text(answer))
+    # Over app.INLINE_MAX_PIXELS: answered in a worker thread, the same way.
+    large = tmp_path / "large.png"
+    Image.open(good["composite"]["path"]).resize((1100, 1100)).save(large)
+    assert 1100 * 1100 > app.INLINE_MAX_PIXELS
+    answer, *_ = client.predict(as_composite(str(large)), api_name="/predict")
+    assert re.fullmatch(rf"{DIGIT} \d+% sure", page_text(answer))
 
 
 def test_a_model_that_cannot_be_used_is_named_as_such_over_http(client, tmp_path):
