@@ -63,7 +63,7 @@ DRAW_CONCURRENCY = 2
 DRAW_CONCURRENCY_ID = "draw"
 # Gradio summarises every finished event with pandas, over up to its last 10,000
 # events, for a monitoring page this app does not enable: up to 6 ms per answer once a
-# class has drawn for a few minutes, against about 20 ms for the whole answer. Once
+# class has drawn for a few minutes, against about 15 ms for the whole answer. Once
 # every this many events keeps the summary (and the page, if someone enables it) close.
 ANALYTICS_SUMMARY_EVERY = 1000
 # A stroke's drawing is answered in a few ms. Answered on the server's event loop,
