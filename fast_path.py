@@ -6,7 +6,8 @@ WebGL that is most of a second (README, "Stroke to answer"). The browser already
 where the pen went, so `fast_path_js` returns a script for ``demo.load(js=...)`` that
 records each brush stroke's points in image coordinates, draws all strokes so far with
 the app's brush on a small 2D canvas (no WebGL), and sends it as a PNG data URI through
-a hidden textbox, on pen-up and every `SEND_INTERVAL_MS` while the pen is down.
+a hidden textbox, on pen-up and every `SEND_INTERVAL_MS` while the pen is down (the
+textbox's event in app.py sends one at a time, the latest next).
 `decode_drawing` checks and decodes what arrives.
 
 The Sketchpad's own ``change`` event still runs and has the last word: its answer
