@@ -76,6 +76,12 @@ INLINE_MAX_PIXELS = 3 * 512 * 512
 # The page's Sketchpad sends one layer; an API caller's thousands of tiny ones would
 # cost seconds of decoding however few pixels they hold.
 MAX_LAYERS = 8
+# The largest body a request that starts an event may have: the page's are 1 to 3 kB,
+# the fast path's picture at most fast_path.MAX_DATA_URI_CHARS. Gradio checks every
+# file an event names on the event loop before the app sees it, 0.26 ms each here: an
+# event naming 60,000 files held every tab for 15 s; this many bytes name about 1,300.
+EVENT_BODY_LIMIT = fast_path.MAX_DATA_URI_CHARS + 16 * 1024
+EVENT_ROUTES = ("/queue/join", "/run/", "/api/", "/call/")
 
 
 # Models.
@@ -276,6 +282,22 @@ def payload_pixels(payload: Any) -> float:
     return total
 
 
+class EventBodyLimit:
+    """ASGI middleware: Starlette's request body limit, on the routes that start
+    events (`EVENT_ROUTES`); uploads keep Gradio's own ``max_file_size``."""
+
+    def __init__(self, app: Any):
+        from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+
+        self.app = app
+        self.limited = RequestBodyLimitMiddleware(app, max_body_size=EVENT_BODY_LIMIT)
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        starts_event = any(route in path for route in EVENT_ROUTES)
+        await (self.limited if starts_event else self.app)(scope, receive, send)
+
+
 def readable_or_clear_error(preprocess):
     """Wraps a Sketchpad's preprocess so that a file it cannot decode gets a clear
     message; otherwise an API caller's non-image or oversized file ends in Gradio's
@@ -426,6 +448,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
 
     def answer_page(drawing, choice, language, *slider_values):
         """The answer and the classroom's views of ``drawing``, read once."""
+        slider_values = views.checked_inputs(*slider_values)
         try:
             digit = mnist_format.to_mnist(drawing, with_steps=True)
         except (ValueError, TypeError) as error:
@@ -447,7 +470,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
     large_drawings = anyio.CapacityLimiter(DRAW_CONCURRENCY)
 
     async def on_stroke(payload, choice, language, *slider_values):
-        # Gradio's own checks of the sliders' values, which preprocess=False skips.
+        # The sliders' own checks, which preprocess=False skips.
         slider_values = views.checked_inputs(*slider_values)
         try:
             pixels = payload_pixels(payload)
@@ -674,6 +697,8 @@ def with_queue(demo):
 
 
 def main() -> None:
+    from starlette.middleware import Middleware
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # Gradio decodes the Sketchpad's images itself, before our size check: a 12 kB
@@ -691,6 +716,7 @@ def main() -> None:
         css=CSS + classroom.CSS,
         i18n=texts.make_i18n(),
         show_error=False,
+        app_kwargs={"middleware": [Middleware(EventBodyLimit)]},
     )
 
 

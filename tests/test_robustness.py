@@ -393,6 +393,9 @@ def test_slider_values_and_layers_out_of_bounds_are_refused_over_http(client, tm
     assert app_error(
         client, good, "current", "en", 0, "abc", 0, 0, api_name="/predict"
     ) == ("shift-right: expected a number, got 'abc'")
+    assert app_error(
+        client, good, "current", "en", 0, 0, 10**400, 0, api_name="/predict"
+    ) == (f"rotation: Value {10**400} is greater than maximum value 45.")
     many = dict(good, layers=[good["composite"]] * (app.MAX_LAYERS + 1))
     assert app_error(client, many, "current", api_name="/predict") == (
         f"Could not read this drawing: it has {app.MAX_LAYERS + 1} layers; at most "
@@ -407,6 +410,38 @@ def test_slider_values_and_layers_out_of_bounds_are_refused_over_http(client, tm
     Image.open(good["composite"]["path"]).resize((1100, 1100)).save(large)
     assert 1100 * 1100 > app.INLINE_MAX_PIXELS
     answer, *_ = client.predict(as_composite(str(large)), api_name="/predict")
+    assert re.fullmatch(rf"{DIGIT} \d+% sure", page_text(answer))
+
+
+def test_an_event_naming_thousands_of_files_is_refused_before_gradio_reads_them(
+    live, client, tmp_path
+):
+    # Gradio checks each file an event names, on the event loop, before the app's
+    # own limit (app.MAX_LAYERS) can refuse them: the body size is refused first.
+    import httpx
+
+    good = image_file(tmp_path, "good", white_ink_on_black())
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        with open(good, "rb") as opened:
+            (path,) = http.post(
+                "/gradio_api/upload", files=[("files", ("good.png", opened))]
+            ).json()
+        layer = {
+            "path": path,
+            "orig_name": "good.png",
+            "meta": {"_type": "gradio.FileData"},
+        }
+        config = http.get("/config").json()
+        (fn_index,) = [
+            d["id"] for d in config["dependencies"] if d["api_name"] == "predict"
+        ]
+        many = {"background": None, "layers": [layer] * 5000, "composite": None}
+        joined = http.post(
+            "/gradio_api/queue/join",
+            json={"data": [many, "current"], "fn_index": fn_index, "session_hash": "x"},
+        )
+    assert (joined.status_code, joined.text) == (413, "Content Too Large")
+    answer, *_ = client.predict(as_composite(good), api_name="/predict")
     assert re.fullmatch(rf"{DIGIT} \d+% sure", page_text(answer))
 
 
