@@ -20,6 +20,7 @@ function, testable without a browser.
 import html
 import logging
 import math
+import reprlib
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -318,6 +319,35 @@ def slider_changes(down: Any, right: Any, turn: Any, thick: Any) -> dict[str, fl
     }
 
 
+# Enough of a caller's value to recognise it in a message.
+SHORT = reprlib.Repr()
+SHORT.maxstring = SHORT.maxother = 60
+
+
+def checked_sliders(sliders: Sequence[Any], values: Sequence[Any]) -> tuple[float, ...]:
+    """The sliders' values as the sliders accept them; gr.Error saying what is wrong
+    with any other. Gradio's own check, which a handler taking its inputs unprocessed
+    skips, lets NaN through."""
+    import gradio as gr
+
+    checked = []
+    for slider, value in zip(sliders, values, strict=True):
+        number = isinstance(value, int) or (
+            isinstance(value, float) and math.isfinite(value)
+        )
+        if isinstance(value, bool) or not number:
+            raise gr.Error(
+                f"{slider.elem_id}: expected a number, got {SHORT.repr(value)}",
+                print_exception=False,
+            )
+        try:
+            checked.append(slider.preprocess(value))  # Gradio's own range check.
+        except gr.Error as error:
+            message = f"{slider.elem_id}: {error.message}"
+            raise gr.Error(message, print_exception=False) from None
+    return tuple(checked)
+
+
 @dataclass(frozen=True)
 class DrawingViews:
     """The classroom's views of the current drawing, which the app's drawing events
@@ -332,25 +362,8 @@ class DrawingViews:
     holder: Any
 
     def checked_inputs(self, *values: Any) -> tuple[float, ...]:
-        """The sliders' values as the sliders accept them, for a handler that takes
-        them unprocessed; gr.Error saying what is wrong with any other."""
-        import gradio as gr
-
-        checked = []
-        for slider, value in zip(self.inputs, values, strict=True):
-            finite = isinstance(value, (int, float)) and math.isfinite(value)
-            if isinstance(value, bool) or not finite:
-                raise gr.Error(
-                    f"{slider.elem_id}: expected a number, got {value!r}",
-                    print_exception=False,
-                )
-            try:
-                checked.append(slider.preprocess(value))  # Gradio's own range check.
-            except gr.Error as error:
-                raise gr.Error(
-                    f"{slider.elem_id}: {error.message}", print_exception=False
-                ) from None
-        return tuple(checked)
+        """`checked_sliders` for the sliders of ``inputs``."""
+        return checked_sliders(self.inputs, values)
 
     def render(
         self,
@@ -715,7 +728,8 @@ def build_classroom(
         return drawing_activity_html(drawing, choice, holder, language_code)
 
     def show_changed(drawing, choice, down, right, turn, thick, language_code):
-        changes = slider_changes(down, right, turn, thick)
+        values = checked_sliders(sliders, (down, right, turn, thick))
+        changes = slider_changes(*values)
         return sensitivity_html(drawing, choice, holder, changes, language_code)
 
     def show_class(language_code, request: gr.Request):

@@ -227,5 +227,5 @@ def decode_drawing(data_uri: str) -> np.ndarray:
                     f"{MAX_SENT_SIDE} a side"
                 )
             return np.asarray(picture.convert("RGBA"))
-    except (binascii.Error, OSError) as error:
+    except (binascii.Error, OSError, Image.DecompressionBombError) as error:
         raise ValueError(f"not a readable PNG: {error}") from None

@@ -95,6 +95,22 @@ def plain(html_text: str) -> str:
 # Seeing inside.
 
 
+def test_slider_values_are_checked_as_the_sliders_would_and_nan_too():
+    import gradio as gr
+
+    thickness = gr.Slider(-2, 2, value=0, step=1, elem_id="thickness")
+    assert classroom.checked_sliders([thickness], [1]) == (1,)
+    for value, message in [
+        (3, "thickness: Value 3 is greater than maximum value 2."),
+        (float("nan"), "thickness: expected a number, got nan"),
+        (True, "thickness: expected a number, got True"),
+        ("x" * 100, "thickness: expected a number, got 'xxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+    ]:
+        with pytest.raises(gr.Error) as caught:
+            classroom.checked_sliders([thickness], [value])
+        assert caught.value.message.startswith(message)
+
+
 def test_the_seed_maps_are_the_first_layer_weights_of_the_keras_file(
     seed, seed_kernel_and_bias
 ):

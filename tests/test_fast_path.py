@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -59,6 +61,17 @@ def test_a_picture_larger_than_the_cap_is_refused_before_decoding():
     big = Image.new("L", (side, side))
     with pytest.raises(ValueError, match="a side"):
         fast_path.decode_drawing(data_uri(big))
+
+
+def test_a_header_claiming_ten_billion_pixels_is_refused():
+    # PIL refuses such a header itself, with its own exception: still a ValueError.
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + header
+    png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk
+    png += struct.pack(">I", zlib.crc32(chunk))
+    uri = fast_path.DATA_URI_PREFIX + base64.b64encode(png).decode()
+    with pytest.raises(ValueError, match="not a readable PNG"):
+        fast_path.decode_drawing(uri)
 
 
 def test_the_script_names_the_page_elements_and_the_stroke_width():
