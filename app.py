@@ -448,6 +448,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
 
     def answer_page(drawing, choice, language, *slider_values):
         """The answer and the classroom's views of ``drawing``, read once."""
+        # The sliders' own checks, and NaN's: on_stroke takes its inputs unprocessed.
         slider_values = views.checked_inputs(*slider_values)
         try:
             digit = mnist_format.to_mnist(drawing, with_steps=True)
@@ -470,8 +471,6 @@ def build_demo(model: Any = None, *, store: Path | None = None):
     large_drawings = anyio.CapacityLimiter(DRAW_CONCURRENCY)
 
     async def on_stroke(payload, choice, language, *slider_values):
-        # The sliders' own checks, which preprocess=False skips.
-        slider_values = views.checked_inputs(*slider_values)
         try:
             pixels = payload_pixels(payload)
         except ValueError as error:
