@@ -2,7 +2,8 @@
 
 `classify` turns a drawing into these three pieces of HTML, in English or Chinese
 (`texts`). The pictures travel inline as small PNGs, so a stroke's answer costs the
-browser no extra request.
+browser no extra request. `Drawn` is a drawing as it was read, which the page's events
+that do not start from a stroke answer again.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,6 +40,37 @@ ENLARGED_SIDE = 168  # How big "what the model sees" is drawn, in CSS pixels.
 
 # The preprocessing steps shown, by the keys of `mnist_format.MnistDigit.steps`.
 STEP_KEYS = ("ink", "cropped", "box", "field", "centred")
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A drawing as it was read: its MNIST form with the steps that made it, or why it
+    could not be read, and the picture as drawn.
+
+    The page keeps the last stroke's `Drawn` for its other events (another model or
+    language, a slider, "that's wrong"): asking the browser for the Sketchpad's value
+    again costs it a read-back of the canvas and the server three uploads (app.py).
+    ``digit`` is None when nothing is drawn, or when ``error`` says what is wrong;
+    ``original`` is the drawing's composite image, which a correction keeps.
+    """
+
+    digit: mnist_format.MnistDigit | None = None
+    original: np.ndarray | Image.Image | None = None
+    error: str | None = None
+
+    @classmethod
+    def read(cls, drawing: Any) -> Drawn:
+        """Anything `mnist_format.to_mnist` takes; a `Drawn` comes back as it is."""
+        if isinstance(drawing, Drawn):
+            return drawing
+        try:
+            digit = mnist_format.to_mnist(drawing, with_steps=True)
+        except (ValueError, TypeError) as error:
+            return cls(error=str(error))
+        original = drawing.get("composite") if isinstance(drawing, dict) else drawing
+        if not isinstance(original, np.ndarray | Image.Image):
+            original = None  # A path or a file dict: the 28x28 form is what matters.
+        return cls(digit, original)
 
 
 def is_scribble(image28: np.ndarray, drawn: np.ndarray | None = None) -> bool:
@@ -151,16 +184,16 @@ def classify(
 ) -> tuple[str, str, str]:
     """What the page shows for one drawing: answer, bars, and the model's view.
 
-    ``holder`` is the app's `app.ModelHolder`; ``choice`` the model picked on the page.
+    ``drawing`` is anything `Drawn.read` takes. ``holder`` is the app's
+    `app.ModelHolder`; ``choice`` the model picked on the page.
     """
-    try:
-        digit = mnist_format.to_mnist(drawing, with_steps=True)
-    except (ValueError, TypeError) as error:
-        return unreadable(error, language)
-    return classify_digit(digit, choice, holder, language)
+    drawn = Drawn.read(drawing)
+    if drawn.error is not None:
+        return unreadable(drawn.error, language)
+    return classify_digit(drawn.digit, choice, holder, language)
 
 
-def unreadable(error: Exception, language: str = ENGLISH) -> tuple[str, str, str]:
+def unreadable(error: Exception | str, language: str = ENGLISH) -> tuple[str, str, str]:
     """`classify`'s answer for a drawing `mnist_format.to_mnist` could not read."""
     language = checked_language(language)
     return (

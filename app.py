@@ -28,6 +28,7 @@ import mnist_format
 import sketchpad_js
 import texts
 from answers import (
+    Drawn,
     answer_html,
     bars_html,
     classify,
@@ -82,6 +83,19 @@ MAX_LAYERS = 8
 # event naming 60,000 files held every tab for 15 s; this many bytes name about 1,300.
 EVENT_BODY_LIMIT = fast_path.MAX_DATA_URI_CHARS + 16 * 1024
 EVENT_ROUTES = ("/queue/join", "/run/", "/api/", "/call/")
+# Gradio's page asks every component an event has ever taken as input for its value
+# again on each status message of every later event, and for a Sketchpad that means
+# reading the canvas back and uploading its three images: 13 times per stroke here,
+# 39 uploads costing the server 2 ms each. So no event of the server's takes the
+# Sketchpad: this copy, in the browser, hands its value to a hidden JSON component,
+# whose change event answers the stroke; the page's other events answer the `Drawn`
+# that answer kept. One read-back and three uploads a stroke remain (README,
+# "Classroom").
+COPY_VALUE_JS = "(value) => value"
+# An example as the Sketchpad's value: the picture as its background and composite.
+EXAMPLE_TO_SKETCHPAD_JS = (
+    "(image) => ({background: image, layers: [], composite: image, id: null})"
+)
 
 
 # Models.
@@ -447,16 +461,20 @@ def build_demo(model: Any = None, *, store: Path | None = None):
         return classify(drawing, choice, holder, language or texts.ENGLISH)
 
     def answer_page(drawing, choice, language, *slider_values):
-        """The answer and the classroom's views of ``drawing``, read once."""
+        """The answer and the classroom's views of ``drawing``, read once, and the
+        `Drawn` the page's other events answer from until the next stroke."""
         # The sliders' own checks, and NaN's: on_stroke takes its inputs unprocessed.
         slider_values = views.checked_inputs(*slider_values)
-        try:
-            digit = mnist_format.to_mnist(drawing, with_steps=True)
-        except (ValueError, TypeError) as error:
-            digit, shown = None, unreadable(error, language)
+        drawn = Drawn.read(drawing)
+        if drawn.error is not None:
+            shown = unreadable(drawn.error, language)
         else:
-            shown = classify_digit(digit, choice, holder, language)
-        return (*shown, *views.render(digit, choice, language, *slider_values))
+            shown = classify_digit(drawn.digit, choice, holder, language)
+        return (
+            *shown,
+            *views.render(drawn.digit, choice, language, *slider_values),
+            drawn,
+        )
 
     def answer_payload(payload, choice, language, *slider_values):
         """`answer_page` for the Sketchpad's value as Gradio hands it over unread."""
@@ -550,6 +568,10 @@ def build_demo(model: Any = None, *, store: Path | None = None):
                     elem_id="sketchpad",
                 )
                 sketchpad.preprocess = readable_or_clear_error(sketchpad.preprocess)
+                # The Sketchpad's value, copied in the browser after every stroke (see
+                # COPY_VALUE_JS), and the drawing as the last stroke was read.
+                sketchpad_value = gr.JSON(visible=False)
+                drawn = gr.State(Drawn())
                 # Filled by fast_path's script with the strokes drawn so far.
                 fast_drawing = gr.Textbox(
                     visible="hidden", elem_id="fast-drawing", max_lines=1
@@ -563,9 +585,14 @@ def build_demo(model: Any = None, *, store: Path | None = None):
         examples = example_paths()
         example_gallery = None
         if examples:
+            # The examples fill a hidden image, which the page copies into the
+            # Sketchpad: an event of the server's that wrote the Sketchpad would give
+            # the tab its own copy of it (where the strokes' images then go), and
+            # make the page ask for its value on every status message (COPY_VALUE_JS).
+            example_image = gr.Image(type="filepath", visible=False)
             example_gallery = gr.Examples(
                 examples=examples,
-                inputs=[sketchpad],
+                inputs=[example_image],
                 label=texts.label("examples"),
             )
         with gr.Accordion(texts.label("the_model"), open=False):
@@ -599,7 +626,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
         gr.on(
             [chooser.change, language.change],
             on_draw,
-            [sketchpad, chooser, language],
+            [drawn, chooser, language],
             [prediction, bars, model_view],
             show_progress="hidden",
             api_visibility="private",
@@ -612,15 +639,23 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             api_visibility="private",
         )
         views = classroom.build_classroom(
-            sketchpad, chooser, holder, language=language, correction=correction
+            drawn, chooser, holder, language=language, correction=correction
         )
-        page_inputs = [sketchpad, chooser, language, *views.inputs]
-        page_outputs = [prediction, bars, model_view, *views.outputs]
+        page_outputs = [prediction, bars, model_view, *views.outputs, drawn]
+        sketchpad.change(
+            None,
+            [sketchpad],
+            [sketchpad_value],
+            js=COPY_VALUE_JS,
+            queue=False,
+            show_progress="hidden",
+            api_visibility="private",
+        )
         # Gradio's own preprocessing and postprocessing each take a worker thread per
         # component; on_stroke reads the drawing itself (INLINE_MAX_PIXELS).
-        sketchpad.change(
+        sketchpad_value.change(
             on_stroke,
-            page_inputs,
+            [sketchpad_value, chooser, language, *views.inputs],
             page_outputs,
             api_name="predict",
             show_progress="hidden",
@@ -645,10 +680,19 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             postprocess=False,
         )
         if example_gallery is not None:
-            # Filling the sketchpad from an example fires no change event of its own.
+            example_gallery.load_input_event.then(
+                None,
+                [example_image],
+                [sketchpad],
+                js=EXAMPLE_TO_SKETCHPAD_JS,
+                queue=False,
+                show_progress="hidden",
+                api_visibility="private",
+            )
+            # A value the page sets fires no change event of the Sketchpad's.
             example_gallery.load_input_event.then(
                 answer_page,
-                page_inputs,
+                [example_image, chooser, language, *views.inputs],
                 page_outputs,
                 show_progress="hidden",
                 api_visibility="private",

@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 import mnist_format
 import teaching
-from answers import answer_html, bars_html, png_data_uri
+from answers import Drawn, answer_html, bars_html, png_data_uri
 from feedback import FeedbackError, FeedbackStore
 from texts import (
     ENGLISH,
@@ -226,11 +225,9 @@ def activity_html(served: Any, image28: np.ndarray | None, language: str) -> str
 
 
 def digit_of(drawing: Any) -> mnist_format.MnistDigit | None:
-    """The drawing in MNIST format; None when nothing (readable) is drawn."""
-    try:
-        return mnist_format.to_mnist(drawing)
-    except (ValueError, TypeError):
-        return None
+    """The drawing (anything `Drawn.read` takes) in MNIST format; None when nothing
+    (readable) is drawn."""
+    return Drawn.read(drawing).digit
 
 
 def drawing_activity_html(
@@ -438,19 +435,16 @@ def correct(
         return refused("reason_no_label")
     if label not in DIGITS:
         return refused("reason_no_label")
-    try:
-        digit = mnist_format.to_mnist(drawing)
-    except (ValueError, TypeError) as error:
-        return refused("reason_unreadable", error=str(error))
+    drawn = Drawn.read(drawing)
+    if drawn.error is not None:
+        return refused("reason_unreadable", error=drawn.error)
+    digit = drawn.digit
     if digit is None:
         return refused("reason_nothing_drawn")
     served = holder.get(choice)
     predicted = int(np.argmax(served.probabilities(digit.vector)))
     if label == predicted:
         return refused("reason_was_right", digit=label)
-    original = drawing.get("composite") if isinstance(drawing, dict) else drawing
-    if not isinstance(original, np.ndarray | Image.Image):
-        original = None  # A path or a file dict: the 28x28 form is what matters.
     try:
         store.save(
             digit.image,
@@ -458,7 +452,7 @@ def correct(
             predicted,
             served.name,
             session=session,
-            original=original,
+            original=drawn.original,
         )
     except FeedbackError as error:
         return False, text("not_saved", language, reason=error.reason)
@@ -656,7 +650,7 @@ def correction_controls():
 
 
 def build_classroom(
-    sketchpad: Any,
+    drawing: Any,
     chooser: Any,
     holder: Any,
     *,
@@ -666,9 +660,10 @@ def build_classroom(
 ) -> DrawingViews:
     """The classroom's tabs and events, inside the app's ``gr.Blocks``.
 
-    ``language`` is the switch from `language_switch`; ``correction`` what
-    `correction_controls` made. The app's events that answer a new drawing (a stroke,
-    an example) fill the views of the drawing that this returns.
+    ``drawing`` holds the page's drawing (the app keeps the last stroke's `Drawn` in a
+    ``gr.State``), ``language`` is the switch from `language_switch`, ``correction``
+    what `correction_controls` made. The app's events that answer a new drawing (a
+    stroke, an example) fill the views of the drawing that this returns.
     """
     import gradio as gr
 
@@ -768,8 +763,8 @@ def build_classroom(
         return str(path), f"<p>{note}</p>"
 
     private = {"api_visibility": "private", "show_progress": "hidden"}
-    activity_inputs = [sketchpad, chooser, language]
-    changed_inputs = [sketchpad, chooser, *sliders, language]
+    activity_inputs = [drawing, chooser, language]
+    changed_inputs = [drawing, chooser, *sliders, language]
     gr.on(
         [chooser.change, language.change],
         show_maps,
@@ -790,7 +785,7 @@ def build_classroom(
     )
     save_button.click(
         save,
-        [sketchpad, picker, chooser, language],
+        [drawing, picker, chooser, language],
         [status, scoreboard, mistakes],
         concurrency_limit=None,
         **private,

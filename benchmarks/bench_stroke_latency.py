@@ -127,9 +127,10 @@ PROBE_JS = """
     const url = typeof input === 'string' ? input : (input.url ?? String(input));
     const body = init && typeof init.body === 'string' ? init.body : '';
     // Which event a queued request is for: the fast path sends a data URI, the
-    // Sketchpad its file paths.
+    // Sketchpad the id of the images it sent ahead, or its file paths.
     const kind = body.includes('"data:image/png;base64,') ? 'fast'
-      : body.includes('"composite"') ? 'sketchpad' : 'other';
+      : body.startsWith('{"data":[{"id":') || body.includes('"composite"')
+        ? 'sketchpad' : 'other';
     const record = { url, start: now(), end: null, bytes: size(init && init.body),
                      kind, event_id: null };
     probe.requests.push(record);

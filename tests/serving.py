@@ -168,9 +168,12 @@ PREDICTION_IDLE = """() => {
 
 
 def is_sketchpad_event(response) -> bool:
-    """The Sketchpad's own event joining the queue (its value has a composite)."""
-    return "/queue/join" in response.url and '"composite"' in (
-        response.request.post_data or ""
+    """The stroke's event joining the queue: its first input is the Sketchpad's value
+    as the page copies it (app.COPY_VALUE_JS), the id of the images the Sketchpad
+    sent ahead or the files it uploaded."""
+    body = response.request.post_data or ""
+    return "/queue/join" in response.url and (
+        body.startswith('{"data":[{"id":') or '"composite"' in body
     )
 
 
