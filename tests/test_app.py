@@ -306,3 +306,31 @@ def test_importing_app_starts_nothing():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True
     )
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_no_server_event_takes_or_writes_the_sketchpad(holder):
+    # Gradio's page asks every component a server event took as input for its value
+    # again on each status message, and for the Sketchpad that is a canvas read-back
+    # and three uploads; an event writing it gives the tab its own copy of it.
+    config = app.build_demo(holder.current()).get_config_file()
+    (sketchpad,) = [
+        component["id"]
+        for component in config["components"]
+        if component.get("props", {}).get("elem_id") == "sketchpad"
+    ]
+    touching = [
+        dependency
+        for dependency in config["dependencies"]
+        if sketchpad in dependency["inputs"] or sketchpad in dependency["outputs"]
+    ]
+    assert len(touching) == 2
+    assert all(not d["backend_fn"] and d["js"] and not d["queue"] for d in touching)
+    (copy,) = [d for d in touching if sketchpad in d["inputs"]]
+    assert [tuple(t) for t in copy["targets"]] == [(sketchpad, "change")]
+    (value,) = copy["outputs"]
+    answering = [
+        d
+        for d in config["dependencies"]
+        if (value, "change") in map(tuple, d["targets"])
+    ]
+    assert [(d["api_name"], d["backend_fn"]) for d in answering] == [("predict", True)]

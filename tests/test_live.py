@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -152,3 +153,36 @@ def test_clicking_an_example_shows_its_digit(live):
             page.locator("button.gallery-item").nth(position).click()
             text = wait_for_new_answer(page, before)
             assert re.fullmatch(rf"{digit} \d+% sure", text), text
+
+
+def test_a_stroke_costs_the_server_three_uploads_and_one_queued_event(live):
+    # The Sketchpad's three images go ahead once to its own store and once as the
+    # event's files: three uploads, not one set per status message of every event
+    # (app.COPY_VALUE_JS). The picture the fast path sends goes outside the queue.
+    with chromium_page() as page:
+        page.goto(live.url)
+        page.wait_for_selector(".pixi-target canvas", timeout=60_000)
+        posts: list[str] = []
+        page.on(
+            "request",
+            lambda request: (
+                request.method == "POST"
+                and posts.append(request.url.removeprefix(live.url))
+            ),
+        )
+        for strokes, digit in ((SEVEN, "7"), (ONE, "1"), (SEVEN, "7")):
+            page.click("#sketchpad button[aria-label='Brush']")
+            posts.clear()
+            draw(page, strokes, app.CANVAS_SIDE)
+            page.wait_for_timeout(1500)  # Anything the answer's status sets off.
+            text = page.inner_text("#prediction .answer")
+            assert re.fullmatch(rf"{digit} \d+% sure", text), text
+            counts = Counter(path.split("?")[0] for path in posts)
+            fast = counts.pop("gradio_api/run/predict", 0)
+            assert counts == {
+                "gradio_api/upload": 3,
+                "gradio_api/component_server/": 3,
+                "gradio_api/queue/join": 1,
+            }, posts
+            assert 1 <= fast <= 6, posts
+            clear_canvas(page)
