@@ -83,6 +83,15 @@ MAX_LAYERS = 8
 # event naming 60,000 files held every tab for 15 s; this many bytes name about 1,300.
 EVENT_BODY_LIMIT = fast_path.MAX_DATA_URI_CHARS + 16 * 1024
 EVENT_ROUTES = ("/queue/join", "/run/", "/api/", "/call/")
+# The Sketchpad sends each of a stroke's images ahead of its event, one per request to
+# its server function (`guard_sketchpad_blobs`). The page's are PNGs of the 280 px
+# canvas, a few kB; Gradio would read up to 1,000 files of max_file_size each.
+BLOB_ROUTE = "/component_server"
+BLOB_BODY_LIMIT = 1024 * 1024
+# The images kept for drawings whose event has not come yet, and may never come (a
+# closed tab, a script): past this many bytes in all the oldest are dropped. A tab's
+# event reads and releases its own within a second; the page's are a few kB a stroke.
+PENDING_BLOBS_MAX_BYTES = 64 * 1024 * 1024
 # Gradio's page asks every component an event has ever taken as input for its value
 # again on each status message of every later event, and for a Sketchpad that means
 # reading the canvas back and uploading its three images: 13 times per stroke here,
@@ -298,18 +307,78 @@ def payload_pixels(payload: Any) -> float:
 
 class EventBodyLimit:
     """ASGI middleware: Starlette's request body limit, on the routes that start
-    events (`EVENT_ROUTES`); uploads keep Gradio's own ``max_file_size``."""
+    events (`EVENT_ROUTES`) and the one the Sketchpad sends its images ahead on
+    (`BLOB_ROUTE`); uploads keep Gradio's own ``max_file_size``."""
 
     def __init__(self, app: Any):
         from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
         self.app = app
-        self.limited = RequestBodyLimitMiddleware(app, max_body_size=EVENT_BODY_LIMIT)
+        self.events = RequestBodyLimitMiddleware(app, max_body_size=EVENT_BODY_LIMIT)
+        self.blobs = RequestBodyLimitMiddleware(app, max_body_size=BLOB_BODY_LIMIT)
 
     async def __call__(self, scope, receive, send):
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        starts_event = any(route in path for route in EVENT_ROUTES)
-        await (self.limited if starts_event else self.app)(scope, receive, send)
+        if any(route in path for route in EVENT_ROUTES):
+            await self.events(scope, receive, send)
+        elif BLOB_ROUTE in path:
+            await self.blobs(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def blob_bytes(blobs: Any) -> int:
+    """The bytes of one drawing's images kept by a Sketchpad."""
+    files = [blobs.background, blobs.composite, *blobs.layers]
+    return sum(len(file) for file in files if file)
+
+
+def guard_sketchpad_blobs(sketchpad, max_bytes: int = PENDING_BLOBS_MAX_BYTES):
+    """Checks what the Sketchpad's page sends ahead of an event, and bounds what is
+    kept of it.
+
+    Gradio's own server function grows a drawing's list of layers to whatever index
+    a request names (a 1 kB request naming layer 100,000,000 took 800 MB) and keeps
+    every drawing until an event names it. Here a layer's index must be below
+    `MAX_LAYERS`, one request is handled at a time (Gradio's reads and writes a
+    drawing's entry in separate steps), and past ``max_bytes`` the oldest drawings
+    are dropped: an event naming one then answers "Draw a digit".
+    """
+    from fastapi import HTTPException
+
+    accept = sketchpad.accept_blobs
+    storage = sketchpad.blob_storage
+    lock = threading.Lock()
+
+    def refuse(reason: str):
+        return HTTPException(status_code=400, detail=f"Refused image: {reason}")
+
+    def accept_blobs(data):
+        kind, index = data.data.get("type"), data.data.get("index")
+        if kind == "layer":
+            try:
+                number = int(index)
+            except (TypeError, ValueError):
+                raise refuse(f"layer index {index!r} is not a number") from None
+            if not 0 <= number < MAX_LAYERS:
+                raise refuse(f"layer index {number} is not below {MAX_LAYERS}")
+        elif kind not in ("background", "composite"):
+            raise refuse(f"unknown kind {kind!r}")
+        if len(data.files) != 1:
+            raise refuse(f"expected one file, got {len(data.files)}")
+        with lock:
+            accept(data)
+            # A copy, made without releasing the GIL: events pop entries meanwhile.
+            kept = list(storage.items())
+            total = sum(blob_bytes(blobs) for _, blobs in kept)
+            for key, blobs in kept[:-1]:
+                if total <= max_bytes:
+                    break
+                storage.pop(key, None)
+                total -= blob_bytes(blobs)
+
+    accept_blobs._is_server_fn = True
+    sketchpad.accept_blobs = accept_blobs
 
 
 def readable_or_clear_error(preprocess):
@@ -568,6 +637,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
                     elem_id="sketchpad",
                 )
                 sketchpad.preprocess = readable_or_clear_error(sketchpad.preprocess)
+                guard_sketchpad_blobs(sketchpad)
                 # The Sketchpad's value, copied in the browser after every stroke (see
                 # COPY_VALUE_JS), and the drawing as the last stroke was read.
                 sketchpad_value = gr.JSON(visible=False)

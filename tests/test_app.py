@@ -334,3 +334,51 @@ def test_no_server_event_takes_or_writes_the_sketchpad(holder):
         if (value, "change") in map(tuple, d["targets"])
     ]
     assert [(d["api_name"], d["backend_fn"]) for d in answering] == [("predict", True)]
+
+
+def blobs_request(drawing: str, kind: str, file: bytes, index="null"):
+    from gradio.data_classes import DataWithFiles
+
+    fields = {"type": kind, "index": index, "id": drawing, "file": b""}
+    return DataWithFiles(data=fields, files=[(f"{kind}.png", file)])
+
+
+def test_the_sketchpad_refuses_layer_indices_past_the_limit(holder):
+    from fastapi import HTTPException
+
+    demo = app.build_demo(holder.current())
+    (sketchpad,) = [b for b in demo.blocks.values() if b.elem_id == "sketchpad"]
+    for index, reason in [
+        ("100000000", f"layer index 100000000 is not below {app.MAX_LAYERS}"),
+        ("-1", f"layer index -1 is not below {app.MAX_LAYERS}"),
+        ("null", "layer index 'null' is not a number"),
+    ]:
+        with pytest.raises(HTTPException) as refused:
+            sketchpad.accept_blobs(blobs_request("a", "layer", b"png", index))
+        assert (refused.value.status_code, refused.value.detail) == (
+            400,
+            f"Refused image: {reason}",
+        )
+    with pytest.raises(HTTPException, match="unknown kind 'mask'"):
+        sketchpad.accept_blobs(blobs_request("a", "mask", b"png"))
+    assert sketchpad.blob_storage == {}
+    sketchpad.accept_blobs(blobs_request("a", "layer", b"layer", "7"))
+    sketchpad.accept_blobs(blobs_request("a", "composite", b"composite"))
+    kept = sketchpad.blob_storage["a"]
+    assert (kept.layers, kept.composite) == ([None] * 7 + [b"layer"], b"composite")
+
+
+def test_the_sketchpad_keeps_the_newest_drawings_within_its_bytes():
+    import gradio as gr
+
+    sketchpad = gr.Sketchpad()
+    app.guard_sketchpad_blobs(sketchpad, max_bytes=10_000)
+    for number in range(5):
+        for kind in ("background", "composite"):
+            request = blobs_request(f"drawing-{number}", kind, bytes(2_000))
+            sketchpad.accept_blobs(request)
+    # Two drawings of 4,000 bytes fit, a third would not.
+    assert list(sketchpad.blob_storage) == ["drawing-3", "drawing-4"]
+    # One drawing larger than the bound is kept until the next comes.
+    sketchpad.accept_blobs(blobs_request("large", "composite", bytes(20_000)))
+    assert list(sketchpad.blob_storage) == ["large"]

@@ -445,6 +445,50 @@ def test_an_event_naming_thousands_of_files_is_refused_before_gradio_reads_them(
     assert re.fullmatch(rf"{DIGIT} \d+% sure", page_text(answer))
 
 
+def test_images_sent_ahead_with_a_huge_layer_index_or_size_are_refused(
+    live, client, tmp_path
+):
+    # Gradio's own Sketchpad would grow a list to the index named: 24 GB for this one.
+    import httpx
+
+    good = image_file(tmp_path, "good", white_ink_on_black())
+    before = peak_memory_kb(live)
+    with httpx.Client(base_url=live.url, timeout=30) as http:
+        config = http.get("/config").json()
+        (sketchpad,) = [
+            c["id"]
+            for c in config["components"]
+            if c.get("props", {}).get("elem_id") == "sketchpad"
+        ]
+
+        def send(index: str, file: bytes):
+            fields = {
+                "id": "drawing",
+                "type": "layer",
+                "index": index,
+                "component_id": str(sketchpad),
+                "fn_name": "accept_blobs",
+                "session_hash": "x",
+            }
+            return http.post(
+                "/gradio_api/component_server/",
+                data=fields,
+                files={"file": ("layer.png", file, "image/png")},
+            )
+
+        huge = send("3000000000", open(good, "rb").read())
+        large = send("0", bytes(2 * app.BLOB_BODY_LIMIT))
+    reason = f"layer index 3000000000 is not below {app.MAX_LAYERS}"
+    assert (huge.status_code, huge.json()) == (
+        400,
+        {"detail": f"Refused image: {reason}"},
+    )
+    assert (large.status_code, large.text) == (413, "Content Too Large")
+    assert peak_memory_kb(live) - before < 50_000
+    answer, *_ = client.predict(as_composite(good), api_name="/predict")
+    assert re.fullmatch(rf"{DIGIT} \d+% sure", page_text(answer))
+
+
 def test_a_model_that_cannot_be_used_is_named_as_such_over_http(client, tmp_path):
     good = as_composite(image_file(tmp_path, "good", white_ink_on_black()))
     for choice, error in [
