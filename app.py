@@ -83,6 +83,12 @@ MAX_LAYERS = 8
 # event naming 60,000 files held every tab for 15 s; this many bytes name about 1,300.
 EVENT_BODY_LIMIT = fast_path.MAX_DATA_URI_CHARS + 16 * 1024
 EVENT_ROUTES = ("/queue/join", "/run/", "/api/", "/call/")
+# Gradio keeps every file uploaded to it until it stops; a stroke adds its layer and
+# composite, a few kB each (named by their content, so a drawing sent twice is kept
+# once). Every UPLOAD_SWEEP_S seconds the uploads older than DIGIT_UPLOAD_MAX_AGE
+# seconds (an hour unless set) are deleted; the examples are kept.
+UPLOAD_MAX_AGE_S = 3600
+UPLOAD_SWEEP_S = 600
 # The Sketchpad sends each of a stroke's images ahead of its event, one per request to
 # its server function (`guard_sketchpad_blobs`). The page's are PNGs of the 280 px
 # canvas, a few kB; Gradio would read up to 1,000 files of max_file_size each.
@@ -615,7 +621,9 @@ def build_demo(model: Any = None, *, store: Path | None = None):
     def refresh_choices():
         return gr.Dropdown(choices=holder.choices(), value=FOLLOW_CURRENT)
 
-    with gr.Blocks(title="Digit Sketchpad") as demo:
+    max_age = int(os.environ.get("DIGIT_UPLOAD_MAX_AGE", UPLOAD_MAX_AGE_S))
+    delete_cache = (min(UPLOAD_SWEEP_S, max_age), max_age)
+    with gr.Blocks(title="Digit Sketchpad", delete_cache=delete_cache) as demo:
         gr.Markdown(texts.label("intro"))
         language = classroom.language_switch()
         with gr.Row():

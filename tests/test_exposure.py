@@ -8,6 +8,7 @@ import re
 import socket
 import sqlite3
 import subprocess
+import time
 import urllib.parse
 from contextlib import closing
 from pathlib import Path
@@ -179,6 +180,32 @@ def test_uploads_over_five_megabytes_are_refused_and_small_ones_accepted(
             "/gradio_api/upload", files={"files": ("small.png", small)}
         )
         assert response.status_code == 200
+
+
+def test_old_uploads_are_deleted_and_the_examples_kept(tmp_path):
+    cache = tmp_path / "cache"
+    settings = {"DIGIT_UPLOAD_MAX_AGE": "2", "GRADIO_TEMP_DIR": str(cache)}
+    with (
+        running_app(copy_store(tmp_path / "store"), tmp_path, settings) as running,
+        httpx.Client(base_url=running.url, timeout=30) as client,
+    ):
+        drawing = Path(app.example_paths()[0]).read_bytes()[::-1]
+        (path,) = client.post(
+            "/gradio_api/upload", files={"files": ("drawing.png", drawing)}
+        ).json()
+        assert Path(path).read_bytes() == drawing
+        assert Path(path).is_relative_to(cache)
+        served = client.get(f"/gradio_api/file={path}")
+        assert (served.status_code, served.content) == (200, drawing)
+        deadline = time.monotonic() + 20
+        while Path(path).exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not Path(path).exists()
+        assert client.get(f"/gradio_api/file={path}").status_code == 403
+        config = client.get("/config").text
+        links = set(re.findall(r'"url": ?"([^"]*/mnist-test-[^"]*\.png)"', config))
+        assert len(links) == len(app.example_paths())
+        assert all(client.get(link).status_code == 200 for link in links)
 
 
 def test_the_client_is_told_the_upload_limit(live, tmp_path):
