@@ -339,22 +339,52 @@ def blob_bytes(blobs: Any) -> int:
     return sum(len(file) for file in files if file)
 
 
+class PendingBlobs(dict):
+    """A Sketchpad's store of the drawings sent ahead of their events, which drops the
+    oldest once it holds more than ``max_bytes``.
+
+    Gradio's Sketchpad writes an entry for each image it is sent and pops it when an
+    event names it; a drawing whose event never comes (a stroke answered together
+    with the next one, a closed tab, a script) would otherwise stay for good. The
+    bytes are counted as entries come and go, so each write costs the same however
+    many are kept.
+    """
+
+    def __init__(self, max_bytes: int):
+        super().__init__()
+        self.max_bytes = max_bytes
+        self.lock = threading.RLock()
+        self.sizes: dict[str, int] = {}  # In the order of their last write.
+        self.total = 0
+
+    def __setitem__(self, key, blobs) -> None:
+        with self.lock:
+            super().__setitem__(key, blobs)
+            self.total -= self.sizes.pop(key, 0)
+            self.sizes[key] = blob_bytes(blobs)
+            self.total += self.sizes[key]
+            while self.total > self.max_bytes and len(self.sizes) > 1:
+                self.pop(next(iter(self.sizes)))
+
+    def pop(self, key, *default):
+        with self.lock:
+            self.total -= self.sizes.pop(key, 0)
+            return super().pop(key, *default)
+
+
 def guard_sketchpad_blobs(sketchpad, max_bytes: int = PENDING_BLOBS_MAX_BYTES):
     """Checks what the Sketchpad's page sends ahead of an event, and bounds what is
-    kept of it.
+    kept of it (`PendingBlobs`).
 
     Gradio's own server function grows a drawing's list of layers to whatever index
-    a request names (a 1 kB request naming layer 100,000,000 took 800 MB) and keeps
-    every drawing until an event names it. Here a layer's index must be below
-    `MAX_LAYERS`, one request is handled at a time (Gradio's reads and writes a
-    drawing's entry in separate steps), and past ``max_bytes`` the oldest drawings
-    are dropped: an event naming one then answers "Draw a digit".
+    a request names (a 1 kB request naming layer 100,000,000 took 800 MB). Here a
+    layer's index must be below `MAX_LAYERS`, and one request is handled at a time:
+    Gradio's reads a drawing's entry, adds the image and writes it back.
     """
     from fastapi import HTTPException
 
     accept = sketchpad.accept_blobs
-    storage = sketchpad.blob_storage
-    lock = threading.Lock()
+    sketchpad.blob_storage = storage = PendingBlobs(max_bytes)
 
     def refuse(reason: str):
         return HTTPException(status_code=400, detail=f"Refused image: {reason}")
@@ -372,16 +402,8 @@ def guard_sketchpad_blobs(sketchpad, max_bytes: int = PENDING_BLOBS_MAX_BYTES):
             raise refuse(f"unknown kind {kind!r}")
         if len(data.files) != 1:
             raise refuse(f"expected one file, got {len(data.files)}")
-        with lock:
+        with storage.lock:
             accept(data)
-            # A copy, made without releasing the GIL: events pop entries meanwhile.
-            kept = list(storage.items())
-            total = sum(blob_bytes(blobs) for _, blobs in kept)
-            for key, blobs in kept[:-1]:
-                if total <= max_bytes:
-                    break
-                storage.pop(key, None)
-                total -= blob_bytes(blobs)
 
     accept_blobs._is_server_fn = True
     sketchpad.accept_blobs = accept_blobs

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import time
@@ -336,6 +337,13 @@ def test_no_server_event_takes_or_writes_the_sketchpad(holder):
     assert [(d["api_name"], d["backend_fn"]) for d in answering] == [("predict", True)]
 
 
+def png_of(size: int) -> bytes:
+    """A PNG of exactly ``size`` bytes: one white pixel, then padding after its end."""
+    buffer = io.BytesIO()
+    Image.new("RGBA", (1, 1), "white").save(buffer, format="PNG")
+    return buffer.getvalue().ljust(size, b"\0")
+
+
 def blobs_request(drawing: str, kind: str, file: bytes, index="null"):
     from gradio.data_classes import DataWithFiles
 
@@ -370,15 +378,22 @@ def test_the_sketchpad_refuses_layer_indices_past_the_limit(holder):
 
 def test_the_sketchpad_keeps_the_newest_drawings_within_its_bytes():
     import gradio as gr
+    from gradio.components.image_editor import EditorData
 
     sketchpad = gr.Sketchpad()
     app.guard_sketchpad_blobs(sketchpad, max_bytes=10_000)
+    kept = sketchpad.blob_storage
     for number in range(5):
         for kind in ("background", "composite"):
-            request = blobs_request(f"drawing-{number}", kind, bytes(2_000))
-            sketchpad.accept_blobs(request)
+            sketchpad.accept_blobs(blobs_request(f"d{number}", kind, png_of(2_000)))
     # Two drawings of 4,000 bytes fit, a third would not.
-    assert list(sketchpad.blob_storage) == ["drawing-3", "drawing-4"]
+    assert (list(kept), kept.total) == (["d3", "d4"], 8_000)
+    # An event reads d3 and releases it: room for d5 and d6, then d4 goes.
+    sketchpad.preprocess(EditorData(id="d3", background=None, layers=[]))
+    assert (list(kept), kept.total) == (["d4"], 4_000)
+    for name in ("d5", "d6"):
+        sketchpad.accept_blobs(blobs_request(name, "composite", png_of(3_500)))
+    assert (list(kept), kept.total) == (["d5", "d6"], 7_000)
     # One drawing larger than the bound is kept until the next comes.
-    sketchpad.accept_blobs(blobs_request("large", "composite", bytes(20_000)))
-    assert list(sketchpad.blob_storage) == ["large"]
+    sketchpad.accept_blobs(blobs_request("large", "composite", png_of(20_000)))
+    assert (list(kept), kept.total) == (["large"], 20_000)
