@@ -7,22 +7,22 @@ Run from the repository root:
 
 Each client behaves like one browser tab on the page: its own ``session_hash``, a new
 drawing every ``--period`` seconds, sent through Gradio's queue exactly as the page
-sends it (upload, join, event stream, then any events chained to the answer; see
-queue_api.py), on the canvas each app has (ours 280 px, the naive app's default
-Sketchpad 800 px). Like the page's ``trigger_mode="always_last"``, a tab never has two
-requests in flight: a stroke made while one is pending waits, and when the answer (and
-its chained events) are done only the latest drawing is sent. So a slow server sees
-fewer requests, not a growing pile. Each stroke also sends the fast path's picture
-(fast_path.py) as the page's script does, outside the queue, in the trigger mode the
-page gives it (``--no-fast-path`` leaves it out); its figures are the "fast" row.
+sends it (images sent ahead, uploads, join, event stream, then any events chained to the
+answer; see queue_api.py, and bench_page_traffic.py for what a page sends), on the
+canvas each app has (ours 280 px, the naive app's default Sketchpad 800 px). Like the
+page's ``trigger_mode="always_last"``, a tab never has two requests in flight: a stroke
+made while one is pending waits, and when the answer (and its chained events) are done
+only the latest drawing is sent. So a slow server sees fewer requests, not a growing
+pile. Each stroke also sends the fast path's picture (fast_path.py) as the page's script
+does, outside the queue, in the trigger mode the page gives it (``--no-fast-path``
+leaves it out); its figures are the "fast" row.
 
-Figures per app: answered requests per second, request latency (send to answer) p50
-and p99, the same to the end of the chained events ("done"), stroke-to-answer latency
-(the stroke to the first answer that includes it), strokes merged into a later
-request, and errors. The load generator is one asyncio
-loop with one httpx.AsyncClient; its own CPU share and the server's are printed too,
-since all of them share these cores. Goals: zero errors, p99 at most 1 s, and at least
-three times the naive app's throughput.
+Figures per app: answered requests per second, request latency (send to answer) p50 and
+p99, the same to the end of the chained events ("done"), stroke-to-answer latency (the
+stroke to the first answer that includes it), strokes merged into a later request, and
+errors. The load generator is one asyncio loop with one aiohttp client session; its own
+CPU share and the server's are printed too, since all of them share these cores. Goals:
+zero errors, p99 at most 1 s, and at least three times the naive app's throughput.
 """
 
 from __future__ import annotations
@@ -37,13 +37,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 from queue_api import (
     NAIVE_CANVAS_SIDE,
     Answer,
     Endpoint,
     drawing_pngs,
     fast_picture,
+    open_client,
     running,
     submit,
     submit_fast,
@@ -112,7 +113,7 @@ class Lane:
         try:
             # The stream's heartbeats keep a read alive: bound the whole request.
             answer = await asyncio.wait_for(self.send(), self.timeout)
-        except (httpx.HTTPError, RuntimeError, TimeoutError) as error:
+        except (aiohttp.ClientError, RuntimeError, TimeoutError) as error:
             self.tally.errors.append(f"{type(error).__name__}: {error}"[:160])
             return
         self.tally.request_latencies.append(answer.at - sent)
@@ -146,8 +147,7 @@ async def classroom(endpoint: Endpoint, side: int, args) -> dict:
     files = drawing_pngs(side)
     picture = fast_picture()
     tally, fast_tally = Tally(), Tally()
-    limits = httpx.Limits(max_connections=4 * args.clients)
-    async with httpx.AsyncClient(timeout=args.timeout, limits=limits) as client:
+    async with open_client(4 * args.clients, args.timeout) as client:
         await submit(client, endpoint, files)  # Warm-up.
         cpu_start, server_start = time.process_time(), server_cpu_seconds(endpoint.pid)
         started = time.perf_counter()

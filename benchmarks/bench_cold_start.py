@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-import httpx
+import aiohttp
 from queue_api import (
     APPS,
     NAIVE_CANVAS_SIDE,
@@ -33,6 +33,7 @@ from queue_api import (
     drawing_pngs,
     free_port,
     launch,
+    open_client,
     submit,
 )
 
@@ -60,14 +61,14 @@ print(time.perf_counter() - start)
 
 async def first_answer(url: str, api_name: str | None, files, process) -> float:
     """Seconds until an answer, polling from the moment the process was started."""
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with open_client(4, 30) as client:
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"{url} exited with {process.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                config = await client.get(url + "config")
-                if config.status_code == 200:
-                    break
+            with contextlib.suppress(aiohttp.ClientError):
+                async with client.get(url + "config") as config:
+                    if config.status == 200:
+                        break
             await asyncio.sleep(POLL_S)
         listening = time.perf_counter()
         endpoint = Endpoint.discover(url, api_name)

@@ -6,11 +6,11 @@ Run from the repository root:
     python benchmarks/bench_http.py [--rounds 100]
 
 Both apps are started as a user would start them, on free loopback ports. Each request
-is what a browser tab sends for one stroke (see queue_api.py): the three 800x800 PNGs
-of the Sketchpad uploaded, then the page's event joined in Gradio's queue (ours: the
-``predict`` event with the model choice "current"; naive: the Interface's live event),
-then the event stream read until ``process_completed``. Requests go one at a time,
-ours and naive in turn, each app with its own session. Prints p50 and p99 in
+is what a browser tab sends for one stroke (see queue_api.py): the three 800x800 PNGs of
+the Sketchpad sent ahead and uploaded, then the page's event joined in Gradio's queue
+(ours: the ``predict`` event with the model choice "current"; naive: the Interface's
+live event), then the event stream read until ``process_completed``. Requests go one at
+a time, ours and naive in turn, each app with its own session. Prints p50 and p99 in
 milliseconds and the ratio of the medians (goal: ours at most half the naive time).
 """
 
@@ -22,8 +22,7 @@ import contextlib
 import statistics
 import time
 
-import httpx
-from queue_api import drawing_pngs, running, submit
+from queue_api import drawing_pngs, open_client, running, submit
 
 GOAL_RATIO = 0.5
 
@@ -31,7 +30,7 @@ GOAL_RATIO = 0.5
 async def measure(endpoints: dict, rounds: int, warmup: int) -> dict[str, list[float]]:
     files = drawing_pngs()
     times: dict[str, list[float]] = {name: [] for name in endpoints}
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with open_client(4, 60) as client:
         for round_index in range(warmup + rounds):
             for name, endpoint in endpoints.items():
                 start = time.perf_counter()
@@ -54,7 +53,7 @@ def main() -> None:
         }
         times = asyncio.run(measure(endpoints, args.rounds, args.warmup))
 
-    print(f"one 800x800 drawing, upload + queue + stream, {args.rounds} rounds each")
+    print(f"one 800x800 drawing, images + queue + stream, {args.rounds} rounds each")
     print(f"{'app':<8}{'p50 ms':>9}{'p99 ms':>9}")
     medians = {}
     for name, values in times.items():

@@ -1,18 +1,22 @@
 """What the benchmarks share: starting the two apps, and Gradio's queue API as a browser
 uses it, in plain async HTTP.
 
-Not run by itself. A browser tab sends a Sketchpad drawing in three steps, and so does
-`submit`: POST ``/gradio_api/upload`` with the three PNGs (background, layer,
-composite), POST ``/gradio_api/queue/join`` with the event's ``fn_index``, the tab's
-``session_hash`` and the uploaded files as FileData dicts, then GET
-``/gradio_api/queue/data?session_hash=...``, a server-sent-event stream, until its
-``process_completed`` message (gradio/routes.py, gradio/queueing.py). Events chained
-to it with ``.then`` follow the same way, one after the other, with the files already
-uploaded, as the page runs them.
+Not run by itself. `submit` sends a stroke's drawing as a browser tab does, which
+``bench_page_traffic.py`` counts in Chromium: the Sketchpad's three PNGs (background,
+layer, composite) each POSTed to its server function (``/gradio_api/component_server``,
+``accept_blobs``) under an id of the drawing's; the same three uploaded one by one
+(``/gradio_api/upload``), which the page does whenever it reads the Sketchpad's value;
+``/gradio_api/queue/join`` with the event's ``fn_index``, the tab's ``session_hash``
+and the drawing as ``{"id": ...}``; then GET ``/gradio_api/queue/data?session_hash=``,
+a server-sent-event stream, until its ``process_completed`` message (gradio/routes.py,
+gradio/queueing.py). The naive page reads the Sketchpad again on its event's status
+messages, so its uploads go on while the event runs (`PAGE_UPLOADS`). Events chained
+to it with ``.then`` follow the same way, one after the other, as the page runs them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import io
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+import aiohttp
 import httpx
 from PIL import Image
 
@@ -45,6 +50,11 @@ START_TIMEOUT_S = 180
 NAIVE_CANVAS_SIDE = 800
 # The hidden textbox the page's fast-path script fills (app.py).
 FAST_FIELD_ID = "fast-drawing"
+# The Sketchpad's images each page uploads per stroke, as bench_page_traffic.py
+# measured in Chromium: ours reads its value once, when it copies it (app.py,
+# COPY_VALUE_JS); the naive page again on each status message of its event.
+PAGE_UPLOADS = {"ours": 3, "naive": 21}
+DRAWING_PARTS = (("background", None), ("layer", 0), ("composite", None))
 
 
 class EventFailed(RuntimeError):
@@ -65,17 +75,6 @@ def drawing_pngs(side: int = NAIVE_CANVAS_SIDE) -> list[tuple[str, bytes]]:
         image.save(buffer, format="PNG")
         files.append((f"{name}.png", buffer.getvalue()))
     return files
-
-
-def file_data(path: str, name: str, size: int) -> dict:
-    return {
-        "path": path,
-        "url": None,
-        "orig_name": name,
-        "size": size,
-        "mime_type": "image/png",
-        "meta": {"_type": "gradio.FileData"},
-    }
 
 
 def fn_index_of(config: dict, api_name: str | None = None) -> int:
@@ -120,10 +119,13 @@ class Endpoint:
     # The page's fast path (fast_path.py), outside the queue, and its trigger mode.
     fast: Event | None = None
     fast_trigger_mode: str | None = None
+    # The Sketchpad the images go ahead to, and how many uploads a stroke brings.
+    sketchpad: int | None = None
+    uploads: int = 3
 
     @classmethod
     def discover(
-        cls, url: str, api_name: str | None, pid: int | None = None
+        cls, url: str, api_name: str | None, pid: int | None = None, uploads: int = 3
     ) -> Endpoint:
         config = httpx.get(url + "config", timeout=30).json()
         fn_index = fn_index_of(config, api_name)
@@ -162,6 +164,11 @@ class Endpoint:
             if field is not None and [field, "input"] in candidate["targets"]:
                 fast, fast_mode = event(candidate), candidate["trigger_mode"]
         first = event(dependency)
+        (sketchpad,) = [
+            component["id"]
+            for component in config["components"]
+            if component["type"] == "imageeditor"
+        ]
         return cls(
             url,
             fn_index,
@@ -171,41 +178,75 @@ class Endpoint:
             tuple(chain),
             fast,
             fast_mode,
+            sketchpad,
+            uploads,
         )
 
 
 async def submit(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     endpoint: Endpoint,
     files: list[tuple[str, bytes]],
     session_hash: str | None = None,
 ) -> Answer:
-    """Upload, join the queue, read the stream, then run the chained events; returns
-    the first event's output and the times it and the last event finished."""
+    """One stroke as the page sends it (see the module's docstring); returns the
+    first event's output and the times it, and the rest of the stroke's requests,
+    finished."""
     session_hash = session_hash or uuid.uuid4().hex[:11]
     base = endpoint.url + "gradio_api"
-    uploaded = await client.post(
-        base + "/upload",
-        files=[("files", (name, data, "image/png")) for name, data in files],
+    drawing = {"id": uuid.uuid4().hex[:11]}
+    await asyncio.gather(
+        *(
+            send_blob(client, base, endpoint, session_hash, drawing["id"], part, file)
+            for part, file in zip(DRAWING_PARTS, files, strict=True)
+        )
     )
-    uploaded.raise_for_status()
-    paths = uploaded.json()
-    (bg_name, bg), (layer_name, layer), (comp_name, comp) = files
-    drawing = {
-        "background": file_data(paths[0], bg_name, len(bg)),
-        "layers": [file_data(paths[1], layer_name, len(layer))],
-        "composite": file_data(paths[2], comp_name, len(comp)),
-        "id": None,
-    }
-    first = Event(endpoint.fn_index, endpoint.inputs, endpoint.queued)
-    answer = await run_event(client, base, first, drawing, session_hash)
-    for event in endpoint.chain:
-        await run_event(client, base, event, drawing, session_hash)
+    rounds = max(1, endpoint.uploads // len(files))
+    await upload_one_by_one(client, base, files)
+    later = asyncio.create_task(upload_one_by_one(client, base, files, rounds - 1))
+    try:
+        first = Event(endpoint.fn_index, endpoint.inputs, endpoint.queued)
+        answer = await run_event(client, base, first, drawing, session_hash)
+        for event in endpoint.chain:
+            await run_event(client, base, event, drawing, session_hash)
+    finally:
+        await later
     return answer._replace(done=time.perf_counter())
 
 
+async def send_blob(client, base, endpoint, session_hash, drawing_id, part, file):
+    """One of the Sketchpad's images, sent ahead of the event that names it."""
+    (kind, index), (name, data) = part, file
+    fields = {
+        "id": drawing_id,
+        "type": kind,
+        "index": "null" if index is None else str(index),
+        "component_id": str(endpoint.sketchpad),
+        "fn_name": "accept_blobs",
+        "session_hash": session_hash,
+    }
+    form = aiohttp.FormData(fields)
+    form.add_field("file", data, filename=name, content_type="image/png")
+    async with client.post(base + "/component_server/", data=form) as response:
+        response.raise_for_status()
+
+
+async def upload_one_by_one(client, base, files, rounds: int = 1) -> None:
+    """The images uploaded as the page does when it reads the Sketchpad's value:
+    three requests of one file each, ``rounds`` times in turn."""
+
+    async def upload(name: str, data: bytes) -> None:
+        form = aiohttp.FormData()
+        form.add_field("files", data, filename=name, content_type="image/png")
+        async with client.post(base + "/upload", data=form) as response:
+            response.raise_for_status()
+
+    for _ in range(rounds):
+        await asyncio.gather(*(upload(name, data) for name, data in files))
+
+
 async def run_event(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     base: str,
     event: Event,
     drawing: dict,
@@ -223,21 +264,21 @@ async def run_event(
     }
     if not event.queued:
         return await run_direct(client, base, body)
-    joined = await client.post(base + "/queue/join", json=body)
-    joined.raise_for_status()
+    async with client.post(base + "/queue/join", json=body) as joined:
+        joined.raise_for_status()
     # Like the page, read the stream to its end (the server closes it once the tab
     # has no event pending) rather than hanging up at the answer: a stream dropped
     # early makes the server clean up the session, which can take the next event of
     # the same session_hash with it.
     output = None
-    async with client.stream(
-        "GET", base + "/queue/data", params={"session_hash": session_hash}
+    async with client.get(
+        base + "/queue/data", params={"session_hash": session_hash}
     ) as stream:
         stream.raise_for_status()
-        async for line in stream.aiter_lines():
-            if not line.startswith("data:"):
+        async for line in stream.content:
+            if not line.startswith(b"data:"):
                 continue
-            message = json.loads(line[len("data:") :])
+            message = json.loads(line[len(b"data:") :])
             kind = message.get("msg")
             if kind == "process_completed":
                 if not message.get("success"):
@@ -253,22 +294,33 @@ async def run_event(
     return output
 
 
-async def run_direct(client: httpx.AsyncClient, base: str, body: dict) -> Answer:
+async def run_direct(client: aiohttp.ClientSession, base: str, body: dict) -> Answer:
     """An event outside the queue, as the page sends it: one POST, answered in its
     response."""
-    response = await client.post(base + "/run/predict", json=body)
-    if response.status_code != 200:
-        raise EventFailed(f"{response.status_code}: {response.text[:160]}")
+    async with client.post(base + "/run/predict", json=body) as response:
+        if response.status != 200:
+            text = await response.text()
+            raise EventFailed(f"{response.status}: {text[:160]}")
+        data = (await response.json())["data"]
     now = time.perf_counter()
-    return Answer(response.json()["data"], now, now)
+    return Answer(data, now, now)
 
 
 async def submit_fast(
-    client: httpx.AsyncClient, endpoint: Endpoint, picture: str, session_hash: str
+    client: aiohttp.ClientSession, endpoint: Endpoint, picture: str, session_hash: str
 ) -> Answer:
     """Sends the fast path's picture (a PNG data URI) as the page's script does."""
     base = endpoint.url + "gradio_api"
     return await run_event(client, base, endpoint.fast, picture, session_hash)
+
+
+def open_client(connections: int, timeout_s: float) -> aiohttp.ClientSession:
+    """The load generator's one HTTP client: aiohttp's, which costs far less CPU per
+    request than httpx's, on a loop that shares these cores with the server."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections),
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+    )
 
 
 def fast_picture(side: int = 140) -> str:
@@ -342,6 +394,6 @@ def running(which: str, command: list[str] | None = None) -> Iterator[Endpoint]:
         process = launch(command or APPS[which][0], port, log_file)
     try:
         wait_up(url, process)
-        yield Endpoint.discover(url, APPS[which][1], process.pid)
+        yield Endpoint.discover(url, APPS[which][1], process.pid, PAGE_UPLOADS[which])
     finally:
         stop(process)
