@@ -68,6 +68,12 @@ class Drawn:
         except (ValueError, TypeError) as error:
             return cls(error=str(error))
         original = drawing.get("composite") if isinstance(drawing, dict) else drawing
+        if isinstance(original, bytes):
+            # Decoded only if a correction keeps it.
+            try:
+                original = Image.open(io.BytesIO(original))
+            except (OSError, Image.DecompressionBombError):
+                original = None
         if not isinstance(original, np.ndarray | Image.Image):
             original = None  # A path or a file dict: the 28x28 form is what matters.
         return cls(digit, original)

@@ -10,6 +10,7 @@ app runs is served from the next drawing on.
 from __future__ import annotations
 
 import html
+import io
 import logging
 import math
 import os
@@ -288,8 +289,9 @@ def predict_digit(image: Any, holder: ModelHolder | None = None) -> np.ndarray |
 
 
 def payload_pixels(payload: Any) -> float:
-    """The pixels of a Sketchpad value's images as Gradio hands them over unread
-    (FileData dicts), from their headers; infinite when one cannot be read so.
+    """The pixels of a Sketchpad value's images, as Gradio hands them over unread
+    (FileData dicts) or as `sent_ahead` takes them (bytes), from their headers;
+    infinite when one cannot be read so.
 
     Raises ValueError for more than `MAX_LAYERS` layers.
     """
@@ -304,11 +306,34 @@ def payload_pixels(payload: Any) -> float:
         if file is None:
             continue
         try:
-            with Image.open(file["path"]) as picture:
+            source = io.BytesIO(file) if isinstance(file, bytes) else file["path"]
+            with Image.open(source) as picture:
                 total += picture.width * picture.height
         except (OSError, KeyError, TypeError, ValueError, Image.DecompressionBombError):
             return math.inf
     return total
+
+
+def sent_ahead(sketchpad, payload: Any) -> dict | None:
+    """The drawing a page's Sketchpad sent ahead of the event whose value names it
+    (``{"id": ...}``), taken from the Sketchpad's store, its images still encoded;
+    None for any other value.
+
+    `mnist_format` decodes only the images it reads, the layers as a rule: Gradio's
+    own preprocessing decodes all three and flattens two, a third of a stroke's work.
+    """
+    if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
+        return None
+    if any(payload.get(key) for key in ("background", "layers", "composite")):
+        return None
+    blobs = sketchpad.blob_storage.pop(payload["id"], None)
+    if blobs is None:
+        return {"background": None, "layers": [], "composite": None}
+    return {
+        "background": blobs.background,
+        "layers": [layer for layer in blobs.layers if layer],
+        "composite": blobs.composite,
+    }
 
 
 class EventBodyLimit:
@@ -586,17 +611,19 @@ def build_demo(model: Any = None, *, store: Path | None = None):
     large_drawings = anyio.CapacityLimiter(DRAW_CONCURRENCY)
 
     async def on_stroke(payload, choice, language, *slider_values):
+        drawing = sent_ahead(sketchpad, payload)
+        answer = answer_payload if drawing is None else answer_page
         try:
-            pixels = payload_pixels(payload)
+            pixels = payload_pixels(payload if drawing is None else drawing)
         except ValueError as error:
             language = texts.checked_language(language)
             message = texts.text("unreadable", language, error=str(error))
             raise gr.Error(message, print_exception=False) from None
-        arguments = (payload, choice, language, *slider_values)
+        arguments = (payload if drawing is None else drawing, choice, language)
         if holder.ready(choice) and pixels <= INLINE_MAX_PIXELS:
-            return answer_payload(*arguments)
+            return answer(*arguments, *slider_values)
         return await anyio.to_thread.run_sync(
-            answer_payload, *arguments, limiter=large_drawings
+            answer, *arguments, *slider_values, limiter=large_drawings
         )
 
     def answer_fast(data_uri, choice, language):

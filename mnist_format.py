@@ -2,8 +2,8 @@
 
 `to_mnist(image)` accepts a Gradio Sketchpad/ImageEditor value (a dict with
 ``background``, ``layers`` and ``composite``), a numpy array (HxW, HxWx1, HxWx3 or
-HxWx4; bool, integer or float), a PIL image or a path to an image file. It returns a
-`MnistDigit`, or None when nothing is drawn.
+HxWx4; bool, integer or float), a PIL image, a path to an image file or the bytes of
+one. It returns a `MnistDigit`, or None when nothing is drawn.
 
 The recipe follows the MNIST page (LeCun, Cortes, Burges): the digit is scaled so that
 the longer side of its box is 20 px, with anti-aliasing, then placed in a 28x28 field so
@@ -47,6 +47,7 @@ bad inputs raise ValueError or TypeError saying what was expected.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Mapping
@@ -98,8 +99,8 @@ _ALLOWED_CHANNELS = (1, 3, 4)
 _ALPHA = 3
 _MODES_WITH_ALPHA = ("LA", "La", "PA", "RGBa")
 _EXPECTED_INPUT = (
-    "a numpy array (HxW, HxWx1, HxWx3 or HxWx4), a PIL image, a path to an image "
-    "file, or a Sketchpad dict with keys 'background', 'layers' and 'composite'"
+    "a numpy array (HxW, HxWx1, HxWx3 or HxWx4), a PIL image, an image file's path "
+    "or bytes, or a Sketchpad dict with keys 'background', 'layers' and 'composite'"
 )
 
 
@@ -207,7 +208,10 @@ def _as_array(image: Any) -> np.ndarray:
     if isinstance(image, Image.Image):
         return _pil_to_array(image)
     if isinstance(image, str | os.PathLike):
-        return _read_image_file(image)
+        name = os.path.basename(image)
+        return _read_image_file(image, name or "the file", f"image file {name}")
+    if isinstance(image, bytes):
+        return _read_image_file(io.BytesIO(image), "the image", "the image")
     raise TypeError(f"expected {_EXPECTED_INPUT}, got {type(image).__name__}")
 
 
@@ -219,17 +223,21 @@ def _check_pixel_count(height: int, width: int) -> None:
         )
 
 
-def _read_image_file(path: str | os.PathLike) -> np.ndarray:
+def _read_image_file(
+    source: str | os.PathLike | io.BytesIO, name: str, described: str
+) -> np.ndarray:
+    """An image file, called ``name`` ("digit.png") or ``described`` ("image file
+    digit.png") in messages."""
     try:
-        with Image.open(path) as opened:
+        with Image.open(source) as opened:
             # The header gives the size before any pixel is decoded.
             _check_pixel_count(opened.height, opened.width)
             opened.load()
             return _pil_to_array(opened)
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(
-            f"image file {os.path.basename(path)} is larger than the limit of "
-            f"{MAX_INPUT_PIXELS} pixels; downscale it first"
+            f"{described} is larger than the limit of {MAX_INPUT_PIXELS} pixels; "
+            "downscale it first"
         ) from error
     except OSError as error:
         # Messages reach the page and API callers: name the file, never the folder it
@@ -237,8 +245,8 @@ def _read_image_file(path: str | os.PathLike) -> np.ndarray:
         # wrong without PIL's wording, which repeats the full path.
         reason = error.strerror or "it is not an image, or a damaged one"
         raise ValueError(
-            "expected a readable image file (PNG, JPEG, ...), but "
-            f"{os.path.basename(path) or 'the file'} could not be read: {reason}"
+            f"expected a readable image file (PNG, JPEG, ...), but {name} could not "
+            f"be read: {reason}"
         ) from error
 
 

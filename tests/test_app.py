@@ -397,3 +397,34 @@ def test_the_sketchpad_keeps_the_newest_drawings_within_its_bytes():
     # One drawing larger than the bound is kept until the next comes.
     sketchpad.accept_blobs(blobs_request("large", "composite", png_of(20_000)))
     assert (list(kept), kept.total) == (["large"], 20_000)
+
+
+def test_a_drawing_sent_ahead_is_answered_as_the_same_drawing_uploaded(
+    holder, mnist, tmp_path
+):
+    import asyncio
+
+    demo = app.build_demo(holder.current())
+    (sketchpad,) = [b for b in demo.blocks.values() if b.elem_id == "sketchpad"]
+    (predict,) = [fn for fn in demo.fns.values() if fn.api_name == "predict"]
+    rest = ["current", "en"] + [0] * (len(predict.inputs) - 3)
+    _, (x_test, y_test) = mnist
+    for image28, label in zip(x_test[:3], y_test[:3], strict=True):
+        value = sketchpad_value(image28, side=app.CANVAS_SIDE)
+        files = {}
+        for part, index in (
+            ("background", "null"),
+            ("layers", "0"),
+            ("composite", "null"),
+        ):
+            pixels = value[part][0] if part == "layers" else value[part]
+            path = tmp_path / f"{part}.png"
+            Image.fromarray(pixels).save(path)
+            files[part] = {"path": str(path), "meta": {"_type": "gradio.FileData"}}
+            kind = "layer" if part == "layers" else part
+            sketchpad.accept_blobs(blobs_request("d", kind, path.read_bytes(), index))
+        uploaded = dict(files, layers=[files["layers"]])
+        sent = asyncio.run(predict.fn({"id": "d"}, *rest))
+        assert sketchpad.blob_storage == {}
+        assert sent[:-1] == asyncio.run(predict.fn(uploaded, *rest))[:-1]
+        assert re.sub(r"<[^>]+>", "", sent[0]).startswith(f"{label} ")

@@ -338,6 +338,19 @@ def test_path_to_an_image_file_is_read(tmp_path: Path, reference):
     assert np.abs(to_mnist(str(path)).vector - reference).max() < 0.02
 
 
+def test_an_image_files_bytes_are_read_as_the_file_is(tmp_path: Path):
+    path = tmp_path / "two.png"
+    Image.fromarray(draw()).save(path)
+    from_bytes = to_mnist({"layers": [path.read_bytes()], "composite": b"unread"})
+    np.testing.assert_array_equal(from_bytes.vector, to_mnist(path).vector)
+    with pytest.raises(ValueError) as refused:
+        to_mnist(b"not an image")
+    assert str(refused.value) == (
+        "expected a readable image file (PNG, JPEG, ...), but the image could not be "
+        "read: it is not an image, or a damaged one"
+    )
+
+
 def test_unreadable_file_raises_value_error(tmp_path: Path):
     path = tmp_path / "notes.png"
     path.write_text("not an image")
