@@ -168,11 +168,11 @@ PREDICTION_IDLE = """() => {
 
 
 def is_sketchpad_event(response) -> bool:
-    """The stroke's event joining the queue: its first input is the Sketchpad's value
-    as the page copies it (app.COPY_VALUE_JS), the id of the images the Sketchpad
-    sent ahead or the files it uploaded."""
+    """The stroke's event, sent outside the queue: its first input is the Sketchpad's
+    value as the page copies it (app.COPY_VALUE_JS), the id of the images the
+    Sketchpad sent ahead or the files it uploaded."""
     body = response.request.post_data or ""
-    return "/queue/join" in response.url and (
+    return "/run/predict" in response.url and (
         body.startswith('{"data":[{"id":') or '"composite"' in body
     )
 

@@ -436,11 +436,11 @@ def test_an_event_naming_thousands_of_files_is_refused_before_gradio_reads_them(
             d["id"] for d in config["dependencies"] if d["api_name"] == "predict"
         ]
         many = {"background": None, "layers": [layer] * 5000, "composite": None}
-        joined = http.post(
-            "/gradio_api/queue/join",
+        sent = http.post(
+            "/gradio_api/run/predict",
             json={"data": [many, "current"], "fn_index": fn_index, "session_hash": "x"},
         )
-    assert (joined.status_code, joined.text) == (413, "Content Too Large")
+    assert (sent.status_code, sent.text) == (413, "Content Too Large")
     answer, *_ = client.predict(as_composite(good), api_name="/predict")
     assert re.fullmatch(rf"{DIGIT} \d+% sure", page_text(answer))
 
