@@ -5,24 +5,28 @@ Run from the repository root:
 
     python benchmarks/bench_classroom.py [--clients 30] [--period 0.2] [--duration 30]
 
-Each client behaves like one browser tab on the page: its own ``session_hash``, a new
-drawing every ``--period`` seconds, sent through Gradio's queue exactly as the page
-sends it (images sent ahead, uploads, join, event stream, then any events chained to the
-answer; see queue_api.py, and bench_page_traffic.py for what a page sends), on the
-canvas each app has (ours 280 px, the naive app's default Sketchpad 800 px). Like the
-page's ``trigger_mode="always_last"``, a tab never has two requests in flight: a stroke
-made while one is pending waits, and when the answer (and its chained events) are done
-only the latest drawing is sent. So a slow server sees fewer requests, not a growing
-pile. Each stroke also sends the fast path's picture (fast_path.py) as the page's script
-does, outside the queue, in the trigger mode the page gives it (``--no-fast-path``
-leaves it out); its figures are the "fast" row.
+Each client behaves like one browser tab on the page: its own ``session_hash`` and a
+new stroke every ``--period`` seconds, sent exactly as the page sends it (see
+queue_api.py, and bench_page_traffic.py for what a page sends), on the canvas each app
+has (ours 280 px, the naive app's default Sketchpad 800 px). A stroke goes in two steps,
+as in the page:
 
-Figures per app: answered requests per second, request latency (send to answer) p50 and
-p99, the same to the end of the chained events ("done"), stroke-to-answer latency (the
-stroke to the first answer that includes it), strokes merged into a later request, and
-errors. The load generator is one asyncio loop with one aiohttp client session; its own
-CPU share and the server's are printed too, since all of them share these cores. Goals:
-zero errors, p99 at most 1 s, and at least three times the naive app's throughput.
+- "images": the Sketchpad's three images sent ahead and uploaded. The Sketchpad sends
+  one stroke's at a time; strokes made meanwhile wait, and only the latest goes next.
+- the event (the app's row): the stroke's event, naming the latest images sent, with
+  the page's ``trigger_mode="always_last"``: at most one in flight, the latest next.
+
+So a slow server sees fewer requests, not a growing pile. Each stroke also sends the
+fast path's picture (fast_path.py) as the page's script does, outside the queue, in the
+trigger mode the page gives it (``--no-fast-path`` leaves it out): the "fast" row.
+
+Figures per row: requests answered per second, request latency (send to answer) p50 and
+p99, the same to the end of any chained events and the uploads made meanwhile ("done"),
+stroke-to-answer latency (the stroke to the end of the first request that includes it:
+for the event, its answer), strokes merged into a later request, and errors. The load
+generator is one asyncio loop with one aiohttp client session; its own CPU share and
+the server's are printed too, since all of them share these cores. Goals: zero errors,
+p99 at most 1 s, and at least three times the naive app's throughput.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ from queue_api import (
     fast_picture,
     open_client,
     running,
+    send_event,
+    send_images,
     submit,
     submit_fast,
 )
@@ -81,6 +87,8 @@ class Lane:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     finished: bool = False
     flying: set[asyncio.Task] = field(default_factory=set)
+    # The lane a stroke goes on to once its request here is done.
+    then: Lane | None = None
 
     def stroke(self, at: float) -> None:
         self.tally.strokes += 1
@@ -106,6 +114,8 @@ class Lane:
             covered, self.waiting = self.waiting, []
             await self.request(covered)
         await asyncio.gather(*self.flying)
+        if self.then is not None:
+            self.then.finish()
 
     async def request(self, covered: list[float]) -> None:
         self.tally.merged += len(covered) - 1
@@ -119,10 +129,14 @@ class Lane:
         self.tally.request_latencies.append(answer.at - sent)
         self.tally.chain_latencies.append(answer.done - sent)
         self.tally.stroke_latencies.extend(answer.at - stroke for stroke in covered)
+        for stroke in covered if self.then is not None else ():
+            self.then.stroke(stroke)
 
 
 async def tab(lanes: list[Lane], start_delay: float, period: float, stop_at: float):
-    """One browser tab: a stroke per period, sent down every lane."""
+    """One browser tab: a stroke per period, sent down every lane (and on to the
+    lanes they lead to)."""
+    every = [*lanes, *(lane.then for lane in lanes if lane.then is not None)]
 
     async def draw() -> None:
         await asyncio.sleep(start_delay)
@@ -134,7 +148,19 @@ async def tab(lanes: list[Lane], start_delay: float, period: float, stop_at: flo
         for lane in lanes:
             lane.finish()
 
-    await asyncio.gather(draw(), *(lane.run() for lane in lanes))
+    await asyncio.gather(draw(), *(lane.run() for lane in every))
+
+
+async def keep_images(client, endpoint, files, session_hash, latest: dict) -> Answer:
+    """A stroke's images sent, and the value naming them kept for its event."""
+    latest["drawing"] = await send_images(client, endpoint, files, session_hash)
+    now = time.perf_counter()
+    return Answer([], now, now)
+
+
+async def send_latest(client, endpoint, files, session_hash, latest: dict) -> Answer:
+    """The stroke's event, for the latest drawing whose images were sent."""
+    return await send_event(client, endpoint, files, latest["drawing"], session_hash)
 
 
 def server_cpu_seconds(pid: int) -> float:
@@ -146,7 +172,7 @@ def server_cpu_seconds(pid: int) -> float:
 async def classroom(endpoint: Endpoint, side: int, args) -> dict:
     files = drawing_pngs(side)
     picture = fast_picture()
-    tally, fast_tally = Tally(), Tally()
+    tally, images_tally, fast_tally = Tally(), Tally(), Tally()
     async with open_client(4 * args.clients, args.timeout) as client:
         await submit(client, endpoint, files)  # Warm-up.
         cpu_start, server_start = time.process_time(), server_cpu_seconds(endpoint.pid)
@@ -154,14 +180,23 @@ async def classroom(endpoint: Endpoint, side: int, args) -> dict:
         tabs = []
         for index in range(args.clients):
             name = f"tab-{index:02d}-{os.getpid()}"
-            lanes = [
-                Lane(
-                    functools.partial(submit, client, endpoint, files, name),
-                    tally,
-                    merge=True,
-                    timeout=args.timeout,
-                )
-            ]
+            # The Sketchpad sends one stroke's images at a time, the latest next;
+            # the event then names the latest sent.
+            latest: dict = {}
+            event = Lane(
+                functools.partial(send_latest, client, endpoint, files, name, latest),
+                tally,
+                merge=True,
+                timeout=args.timeout,
+            )
+            images = Lane(
+                functools.partial(keep_images, client, endpoint, files, name, latest),
+                images_tally,
+                merge=True,
+                timeout=args.timeout,
+                then=event,
+            )
+            lanes = [images]
             if endpoint.fast is not None and not args.no_fast_path:
                 lanes.append(
                     Lane(
@@ -186,6 +221,7 @@ async def classroom(endpoint: Endpoint, side: int, args) -> dict:
         server = server_cpu_seconds(endpoint.pid) - server_start
     return {
         "tally": tally,
+        "images": images_tally,
         "fast": fast_tally,
         "wall": wall,
         "generator_cpu": cpu,
@@ -264,6 +300,7 @@ def main() -> None:
             f"{result['server_cpu'] / wall:>11.0%}"
         )
         print_row(name, sides[name], result["tally"], wall, cpu)
+        print_row(f"{name}, images", sides[name], result["images"], wall, "")
         if result["fast"].strokes:
             print_row(f"{name}, fast", 140, result["fast"], wall, "")
     print(

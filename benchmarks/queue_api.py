@@ -189,10 +189,22 @@ async def submit(
     files: list[tuple[str, bytes]],
     session_hash: str | None = None,
 ) -> Answer:
-    """One stroke as the page sends it (see the module's docstring); returns the
-    first event's output and the times it, and the rest of the stroke's requests,
-    finished."""
+    """One stroke as the page sends it (see the module's docstring): `send_images`,
+    then `send_event`."""
     session_hash = session_hash or uuid.uuid4().hex[:11]
+    drawing = await send_images(client, endpoint, files, session_hash)
+    return await send_event(client, endpoint, files, drawing, session_hash)
+
+
+async def send_images(
+    client: aiohttp.ClientSession,
+    endpoint: Endpoint,
+    files: list[tuple[str, bytes]],
+    session_hash: str,
+) -> dict:
+    """What the page sends when a stroke ends: the Sketchpad's images, ahead to its
+    server function, then uploaded as the page reads its value. Returns the value
+    the stroke's event takes, naming the images sent ahead."""
     base = endpoint.url + "gradio_api"
     drawing = {"id": uuid.uuid4().hex[:11]}
     await asyncio.gather(
@@ -201,9 +213,23 @@ async def submit(
             for part, file in zip(DRAWING_PARTS, files, strict=True)
         )
     )
-    rounds = max(1, endpoint.uploads // len(files))
     await upload_one_by_one(client, base, files)
-    later = asyncio.create_task(upload_one_by_one(client, base, files, rounds - 1))
+    return drawing
+
+
+async def send_event(
+    client: aiohttp.ClientSession,
+    endpoint: Endpoint,
+    files: list[tuple[str, bytes]],
+    drawing: dict,
+    session_hash: str,
+) -> Answer:
+    """The stroke's event and any chained to it, with the uploads a page makes while
+    they run; returns the first event's output, when it came, and when the rest of
+    the stroke's requests were done."""
+    base = endpoint.url + "gradio_api"
+    rounds = max(1, endpoint.uploads // len(files)) - 1
+    later = asyncio.create_task(upload_one_by_one(client, base, files, rounds))
     try:
         first = Event(endpoint.fn_index, endpoint.inputs, endpoint.queued)
         answer = await run_event(client, base, first, drawing, session_hash)
