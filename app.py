@@ -769,14 +769,14 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             drawn, chooser, holder, language=language, correction=correction
         )
         page_outputs = [prediction, bars, model_view, *views.outputs, drawn]
+        # Events that run in the page alone.
+        in_page = {
+            "queue": False,
+            "show_progress": "hidden",
+            "api_visibility": "private",
+        }
         sketchpad.change(
-            None,
-            [sketchpad],
-            [sketchpad_value],
-            js=COPY_VALUE_JS,
-            queue=False,
-            show_progress="hidden",
-            api_visibility="private",
+            None, [sketchpad], [sketchpad_value], js=COPY_VALUE_JS, **in_page
         )
         # Gradio's own preprocessing and postprocessing each take a worker thread per
         # component; on_stroke reads the drawing itself (INLINE_MAX_PIXELS). Outside
@@ -816,9 +816,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
                 [example_image],
                 [sketchpad],
                 js=EXAMPLE_TO_SKETCHPAD_JS,
-                queue=False,
-                show_progress="hidden",
-                api_visibility="private",
+                **in_page,
             )
             # A value the page sets fires no change event of the Sketchpad's.
             example_gallery.load_input_event.then(
