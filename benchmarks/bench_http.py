@@ -7,10 +7,11 @@ Run from the repository root:
 
 Both apps are started as a user would start them, on free loopback ports. Each request
 is what a browser tab sends for one stroke (see queue_api.py): the three 800x800 PNGs of
-the Sketchpad sent ahead and uploaded, then the page's event joined in Gradio's queue
-(ours: the ``predict`` event with the model choice "current"; naive: the Interface's
-live event), then the event stream read until ``process_completed``. Requests go one at
-a time, ours and naive in turn, each app with its own session. Prints p50 and p99 in
+the Sketchpad sent ahead and uploaded, then the page's event: ours, the ``predict``
+event with the model choice "current", one POST outside the queue answered in its
+reply; naive, the Interface's live event joined in Gradio's queue and its stream read
+until ``process_completed``. Requests go one at a time, ours and naive in turn, each
+app with its own session. Prints p50 and p99 in
 milliseconds and the ratio of the medians (goal: ours at most half the naive time).
 """
 
@@ -53,7 +54,7 @@ def main() -> None:
         }
         times = asyncio.run(measure(endpoints, args.rounds, args.warmup))
 
-    print(f"one 800x800 drawing, images + queue + stream, {args.rounds} rounds each")
+    print(f"one 800x800 drawing, images + event, {args.rounds} rounds each")
     print(f"{'app':<8}{'p50 ms':>9}{'p99 ms':>9}")
     medians = {}
     for name, values in times.items():

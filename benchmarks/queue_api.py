@@ -1,4 +1,4 @@
-"""What the benchmarks share: starting the two apps, and Gradio's queue API as a browser
+"""What the benchmarks share: starting the two apps, and Gradio's HTTP API as a browser
 uses it, in plain async HTTP.
 
 Not run by itself. `submit` sends a stroke's drawing as a browser tab does, which
@@ -6,12 +6,14 @@ Not run by itself. `submit` sends a stroke's drawing as a browser tab does, whic
 layer, composite) each POSTed to its server function (``/gradio_api/component_server``,
 ``accept_blobs``) under an id of the drawing's; the same three uploaded one by one
 (``/gradio_api/upload``), which the page does whenever it reads the Sketchpad's value;
-``/gradio_api/queue/join`` with the event's ``fn_index``, the tab's ``session_hash``
-and the drawing as ``{"id": ...}``; then GET ``/gradio_api/queue/data?session_hash=``,
-a server-sent-event stream, until its ``process_completed`` message (gradio/routes.py,
-gradio/queueing.py). The naive page reads the Sketchpad again on its event's status
-messages, so its uploads go on while the event runs (`PAGE_UPLOADS`). Events chained
-to it with ``.then`` follow the same way, one after the other, as the page runs them.
+then the event, with the tab's ``session_hash`` and the drawing as ``{"id": ...}``.
+An event in the queue is a POST to ``/gradio_api/queue/join`` and a GET of
+``/gradio_api/queue/data?session_hash=``, a server-sent-event stream, until its
+``process_completed`` message (gradio/routes.py, gradio/queueing.py); one outside it
+is a POST to ``/gradio_api/run/predict`` answered in its reply. The naive page reads
+the Sketchpad again on its event's status messages, so its uploads go on while the
+event runs (`PAGE_UPLOADS`). Events chained to it with ``.then`` follow the same way,
+one after the other, as the page runs them.
 """
 
 from __future__ import annotations
