@@ -105,8 +105,8 @@ PENDING_BLOBS_MAX_BYTES = 64 * 1024 * 1024
 # 39 uploads costing the server 2 ms each. So no event of the server's takes the
 # Sketchpad: this copy, in the browser, hands its value to a hidden JSON component,
 # whose change event answers the stroke; the page's other events answer the `Drawn`
-# that answer kept. One read-back and three uploads a stroke remain (README,
-# "Classroom").
+# that answer kept. A stroke's images still go twice: ahead of the event, and
+# uploaded once more when this copy reads the value (README, "Classroom").
 COPY_VALUE_JS = "(value) => value"
 # An example as the Sketchpad's value: the picture as its background and composite.
 EXAMPLE_TO_SKETCHPAD_JS = (
@@ -320,7 +320,8 @@ def sent_ahead(sketchpad, payload: Any) -> dict | None:
     None for any other value.
 
     `mnist_format` decodes only the images it reads, the layers as a rule: Gradio's
-    own preprocessing decodes all three and flattens two, a third of a stroke's work.
+    own preprocessing decodes all three and flattens two, about a third of the work
+    of answering.
     """
     if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
         return None
@@ -562,6 +563,19 @@ table.confusion td, table.confusion th { padding: 2px 6px; text-align: right; }
 """
 
 
+def upload_max_age() -> int:
+    """Seconds an upload is kept: ``DIGIT_UPLOAD_MAX_AGE``, or `UPLOAD_MAX_AGE_S`."""
+    setting = os.environ.get("DIGIT_UPLOAD_MAX_AGE", "").strip()
+    if not setting:
+        return UPLOAD_MAX_AGE_S
+    if not setting.isdigit() or int(setting) == 0:
+        raise ValueError(
+            f"DIGIT_UPLOAD_MAX_AGE must be a whole number of seconds above 0, "
+            f"got {setting!r}"
+        )
+    return int(setting)
+
+
 def build_demo(model: Any = None, *, store: Path | None = None):
     """Builds the page. ``model`` (a Keras model or ServedModel) pins one model,
     for tests and experiments; otherwise the page follows ``store``'s current model.
@@ -670,7 +684,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
     def refresh_choices():
         return gr.Dropdown(choices=holder.choices(), value=FOLLOW_CURRENT)
 
-    max_age = int(os.environ.get("DIGIT_UPLOAD_MAX_AGE", UPLOAD_MAX_AGE_S))
+    max_age = upload_max_age()
     delete_cache = (min(UPLOAD_SWEEP_S, max_age), max_age)
     with gr.Blocks(title="Digit Sketchpad", delete_cache=delete_cache) as demo:
         gr.Markdown(texts.label("intro"))
@@ -880,6 +894,10 @@ def main() -> None:
     Image.MAX_IMAGE_PIXELS = mnist_format.MAX_INPUT_PIXELS // 2
     # Between the two PIL only warns, about images this app accepts.
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    try:
+        upload_max_age()
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     demo = with_queue(build_demo())
     demo.launch(
         **server_settings(),

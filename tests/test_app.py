@@ -428,3 +428,18 @@ def test_a_drawing_sent_ahead_is_answered_as_the_same_drawing_uploaded(
         assert sketchpad.blob_storage == {}
         assert sent[:-1] == asyncio.run(predict.fn(uploaded, *rest))[:-1]
         assert re.sub(r"<[^>]+>", "", sent[0]).startswith(f"{label} ")
+
+
+def test_the_upload_age_is_an_hour_unless_set(monkeypatch):
+    monkeypatch.delenv("DIGIT_UPLOAD_MAX_AGE", raising=False)
+    assert app.upload_max_age() == 3600
+    monkeypatch.setenv("DIGIT_UPLOAD_MAX_AGE", "120")
+    assert app.upload_max_age() == 120
+    for setting in ("1h", "0", "-5"):
+        monkeypatch.setenv("DIGIT_UPLOAD_MAX_AGE", setting)
+        with pytest.raises(ValueError) as refused:
+            app.upload_max_age()
+        assert str(refused.value) == (
+            "DIGIT_UPLOAD_MAX_AGE must be a whole number of seconds above 0, "
+            f"got {setting!r}"
+        )
