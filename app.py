@@ -108,6 +108,11 @@ PENDING_BLOBS_MAX_BYTES = 64 * 1024 * 1024
 # that answer kept. A stroke's images still go twice: ahead of the event, and
 # uploaded once more when this copy reads the value (README, "Classroom").
 COPY_VALUE_JS = "(value) => value"
+# What /predict says of a first input that is not a Sketchpad value.
+NOT_A_VALUE = (
+    "expected a Sketchpad value: a dict of 'background', 'layers' (a list) and "
+    "'composite', each an uploaded file or null"
+)
 # An example as the Sketchpad's value: the picture as its background and composite.
 EXAMPLE_TO_SKETCHPAD_JS = (
     "(image) => ({background: image, layers: [], composite: image, id: null})"
@@ -582,6 +587,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
     """
     import anyio
     import gradio as gr
+    import pydantic
 
     if model is None:
         holder = ModelHolder(store) if store is not None else default_holder()
@@ -616,7 +622,13 @@ def build_demo(model: Any = None, *, store: Path | None = None):
         """`answer_page` for the Sketchpad's value as Gradio hands it over unread."""
         drawing = None
         if payload is not None:
-            value = sketchpad.data_model.model_validate(payload)
+            try:
+                value = sketchpad.data_model.model_validate(payload)
+            except pydantic.ValidationError:
+                message = texts.text(
+                    "unreadable", texts.checked_language(language), error=NOT_A_VALUE
+                )
+                raise gr.Error(message, print_exception=False) from None
             drawing = sketchpad.preprocess(value)
         return answer_page(drawing, choice, language, *slider_values)
 
