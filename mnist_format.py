@@ -47,6 +47,7 @@ bad inputs raise ValueError or TypeError saying what was expected.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -131,7 +132,8 @@ def to_mnist(image: Any, *, with_steps: bool = False) -> MnistDigit | None:
 
     Sketchpad dicts: the strokes are what the layers hold, since the background is only
     the canvas. When no layer holds ink (an ImageEditor with an uploaded picture and no
-    strokes), the composite is read, and failing that the background.
+    strokes), or the background is a picture rather than a plain canvas, the composite
+    is read, and failing that the background.
 
     Raises `ImageTooLarge` for more than `MAX_INPUT_PIXELS` pixels, TypeError for a
     value of the wrong kind, and ValueError for a wrong shape, non-finite or negative
@@ -193,12 +195,31 @@ def _sketchpad_sources(value: Mapping) -> list[list[Any]]:
             f"expected 'layers' to be a list of images, got {type(layers).__name__}"
         )
     groups = [[layer for layer in layers if layer is not None]]
+    background = value.get("background")
+    if background is not None and not _is_plain(background):
+        # Strokes over a picture (an example, say): the digit is what they make
+        # together, so the composite comes first.
+        groups = []
     groups += [
         [value[key]]
         for key in ("composite", "background")
         if value.get(key) is not None
     ]
     return [group for group in groups if group]
+
+
+def _is_plain(image: Any) -> bool:
+    """Whether every pixel of the image is the same: a bare canvas."""
+    if isinstance(image, bytes):
+        return _is_plain_file(image)
+    pixels = _as_array(image)
+    return pixels.size == 0 or bool((pixels == pixels[:1, :1]).all())
+
+
+@functools.lru_cache(maxsize=16)
+def _is_plain_file(data: bytes) -> bool:
+    # A page sends the same canvas's bytes with every stroke: decoded once.
+    return _is_plain(_as_array(data))
 
 
 def _as_array(image: Any) -> np.ndarray:

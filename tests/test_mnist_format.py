@@ -351,6 +351,23 @@ def test_an_image_files_bytes_are_read_as_the_file_is(tmp_path: Path):
     )
 
 
+def test_strokes_over_a_picture_are_read_with_the_picture():
+    # An example in the background and a stroke on it: the digit is the two together.
+    picture = np.full((280, 280, 4), 255, np.uint8)
+    picture[40:240, 130:150, :3] = 0  # A "1".
+    stroke = np.zeros((280, 280, 4), np.uint8)
+    stroke[40:60, 60:150, 3] = 255  # A bar to its left, making a "7".
+    composite = picture.copy()
+    composite[40:60, 60:150, :3] = 0
+    value = {"background": picture, "layers": [stroke], "composite": composite}
+    together = to_mnist(value).vector
+    np.testing.assert_array_equal(together, to_mnist(composite).vector)
+    assert not np.array_equal(together, to_mnist(stroke).vector)
+    # On a plain canvas the layer alone is read, as always.
+    plain = dict(value, background=np.full((280, 280, 4), 255, np.uint8))
+    np.testing.assert_array_equal(to_mnist(plain).vector, to_mnist(stroke).vector)
+
+
 def test_unreadable_file_raises_value_error(tmp_path: Path):
     path = tmp_path / "notes.png"
     path.write_text("not an image")
