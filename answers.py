@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+import feedback
 import mnist_format
 from texts import ENGLISH, checked_language, text
 
@@ -55,7 +56,7 @@ class Drawn:
     """
 
     digit: mnist_format.MnistDigit | None = None
-    original: np.ndarray | Image.Image | None = None
+    original: np.ndarray | Image.Image | None = None  # See kept_original.
     error: str | None = None
 
     @classmethod
@@ -68,15 +69,30 @@ class Drawn:
         except (ValueError, TypeError) as error:
             return cls(error=str(error))
         original = drawing.get("composite") if isinstance(drawing, dict) else drawing
+        return cls(digit, kept_original(original))
+
+
+def kept_original(original: Any) -> Image.Image | None:
+    """The composite as a `Drawn` keeps it, for a correction: a path or a file dict
+    is not kept (the 28x28 form is what matters); encoded bytes are kept as they came,
+    decoded only if a correction keeps them; a decoded picture larger than what a
+    correction stores is shrunk to that now, since every tab keeps its last drawing
+    in memory and a 4000x4000 one would hold 64 MB.
+    """
+    try:
         if isinstance(original, bytes):
-            # Decoded only if a correction keeps it.
-            try:
-                original = Image.open(io.BytesIO(original))
-            except (OSError, Image.DecompressionBombError):
-                original = None
-        if not isinstance(original, np.ndarray | Image.Image):
-            original = None  # A path or a file dict: the 28x28 form is what matters.
-        return cls(digit, original)
+            return Image.open(io.BytesIO(original))
+        if isinstance(original, np.ndarray | Image.Image):
+            if isinstance(original, Image.Image):
+                side = max(original.size)
+            else:
+                side = max(original.shape[:2], default=0)
+            if side <= feedback.ORIGINAL_MAX_SIDE:
+                return original
+            return Image.open(io.BytesIO(feedback.original_png(original)))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        pass
+    return None
 
 
 def is_scribble(image28: np.ndarray, drawn: np.ndarray | None = None) -> bool:

@@ -73,8 +73,10 @@ ANALYTICS_SUMMARY_EVERY = 1000
 # each output (seven handovers of the GIL per stroke), 30 tabs got 50% more answers a
 # second (README, "Performance"). Images larger than this many pixels in all, and a
 # model that must first be read from disk, go to a worker thread instead, so that the
-# loop goes on serving the other tabs meanwhile. The page's three images hold 235,200.
-INLINE_MAX_PIXELS = 3 * 512 * 512
+# loop goes on serving the other tabs meanwhile. The page's three images hold 235,200;
+# a drawing of random noise just under 3 * 512 * 512 took 40 ms, and 100 of them held
+# every other request 2.4 s.
+INLINE_MAX_PIXELS = 3 * 300 * 300
 # The page's Sketchpad sends one layer; an API caller's thousands of tiny ones would
 # cost seconds of decoding however few pixels they hold.
 MAX_LAYERS = 8
@@ -95,10 +97,19 @@ UPLOAD_SWEEP_S = 600
 # canvas, a few kB; Gradio would read up to 1,000 files of max_file_size each.
 BLOB_ROUTE = "/component_server"
 BLOB_BODY_LIMIT = 1024 * 1024
+# Gradio checks each uploaded file's size, not how many a request holds (up to 1,000
+# of MAX_FILE_BYTES each: 5 GB written to disk by one request). Twice one file's
+# limit lets a file just over it still get Gradio's own message, which names it.
+UPLOAD_ROUTE = "/upload"
+MAX_FILE_BYTES = 5 * 1024 * 1024
+UPLOAD_BODY_LIMIT = 2 * MAX_FILE_BYTES
 # The images kept for drawings whose event has not come yet, and may never come (a
 # closed tab, a script): past this many bytes in all the oldest are dropped. A tab's
 # event reads and releases its own within a second; the page's are a few kB a stroke.
 PENDING_BLOBS_MAX_BYTES = 64 * 1024 * 1024
+# What an entry costs beyond its images' bytes, so that empty images count too.
+BLOB_ENTRY_BYTES = 1024
+MAX_DRAWING_ID = 64
 # Gradio's page asks every component an event has ever taken as input for its value
 # again on each status message of every later event, and for a Sketchpad that means
 # reading the canvas back and uploading its three images: 13 times per stroke here,
@@ -108,6 +119,11 @@ PENDING_BLOBS_MAX_BYTES = 64 * 1024 * 1024
 # that answer kept. A stroke's images still go twice: ahead of the event, and
 # uploaded once more when this copy reads the value (README, "Classroom").
 COPY_VALUE_JS = "(value) => value"
+# Tabs whose state the server keeps, the least recently used dropped past it (Gradio
+# keeps 10,000): each holds Gradio's own copy of the page's settings, about 100 kB,
+# and its last drawing as read, up to about 600 kB. A tab dropped answers its next
+# stroke as before; until then a change of language shows "Draw a digit".
+SESSION_CAPACITY = 1000
 # What /predict says of a first input that is not a Sketchpad value.
 NOT_A_VALUE = (
     "expected a Sketchpad value: a dict of 'background', 'layers' (a list) and "
@@ -344,8 +360,8 @@ def sent_ahead(sketchpad, payload: Any) -> dict | None:
 
 class EventBodyLimit:
     """ASGI middleware: Starlette's request body limit, on the routes that start
-    events (`EVENT_ROUTES`) and the one the Sketchpad sends its images ahead on
-    (`BLOB_ROUTE`); uploads keep Gradio's own ``max_file_size``."""
+    events (`EVENT_ROUTES`), the one the Sketchpad sends its images ahead on
+    (`BLOB_ROUTE`) and uploads (`UPLOAD_ROUTE`)."""
 
     def __init__(self, app: Any):
         from starlette.middleware.body_limit import RequestBodyLimitMiddleware
@@ -353,6 +369,7 @@ class EventBodyLimit:
         self.app = app
         self.events = RequestBodyLimitMiddleware(app, max_body_size=EVENT_BODY_LIMIT)
         self.blobs = RequestBodyLimitMiddleware(app, max_body_size=BLOB_BODY_LIMIT)
+        self.uploads = RequestBodyLimitMiddleware(app, max_body_size=UPLOAD_BODY_LIMIT)
 
     async def __call__(self, scope, receive, send):
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -360,6 +377,8 @@ class EventBodyLimit:
             await self.events(scope, receive, send)
         elif BLOB_ROUTE in path:
             await self.blobs(scope, receive, send)
+        elif path.endswith(UPLOAD_ROUTE):
+            await self.uploads(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -392,7 +411,7 @@ class PendingBlobs(dict):
         with self.lock:
             super().__setitem__(key, blobs)
             self.total -= self.sizes.pop(key, 0)
-            self.sizes[key] = blob_bytes(blobs)
+            self.sizes[key] = blob_bytes(blobs) + BLOB_ENTRY_BYTES
             self.total += self.sizes[key]
             while self.total > self.max_bytes and len(self.sizes) > 1:
                 self.pop(next(iter(self.sizes)))
@@ -421,7 +440,13 @@ def guard_sketchpad_blobs(sketchpad, max_bytes: int = PENDING_BLOBS_MAX_BYTES):
         return HTTPException(status_code=400, detail=f"Refused image: {reason}")
 
     def accept_blobs(data):
-        kind, index = data.data.get("type"), data.data.get("index")
+        fields = getattr(data, "data", None)
+        if not isinstance(fields, dict):
+            raise refuse("expected a multipart form with the image as its file")
+        drawing = fields.get("id")
+        if not isinstance(drawing, str) or not 0 < len(drawing) <= MAX_DRAWING_ID:
+            raise refuse(f"expected an id of 1 to {MAX_DRAWING_ID} characters")
+        kind, index = fields.get("type"), fields.get("index")
         if kind == "layer":
             try:
                 number = int(index)
@@ -914,7 +939,8 @@ def main() -> None:
     demo.launch(
         **server_settings(),
         share=False,
-        max_file_size="5mb",
+        max_file_size=MAX_FILE_BYTES,
+        state_session_capacity=SESSION_CAPACITY,
         css=CSS + classroom.CSS,
         i18n=texts.make_i18n(),
         show_error=False,

@@ -369,6 +369,11 @@ def test_the_sketchpad_refuses_layer_indices_past_the_limit(holder):
         )
     with pytest.raises(HTTPException, match="unknown kind 'mask'"):
         sketchpad.accept_blobs(blobs_request("a", "mask", b"png"))
+    for drawing in ("", "x" * 65, None):
+        with pytest.raises(HTTPException, match="expected an id of 1 to 64 char"):
+            sketchpad.accept_blobs(blobs_request(drawing, "composite", b"png"))
+    with pytest.raises(HTTPException, match="expected a multipart form"):
+        sketchpad.accept_blobs({"type": "composite"})
     assert sketchpad.blob_storage == {}
     sketchpad.accept_blobs(blobs_request("a", "layer", b"layer", "7"))
     sketchpad.accept_blobs(blobs_request("a", "composite", b"composite"))
@@ -381,22 +386,27 @@ def test_the_sketchpad_keeps_the_newest_drawings_within_its_bytes():
     from gradio.components.image_editor import EditorData
 
     sketchpad = gr.Sketchpad()
-    app.guard_sketchpad_blobs(sketchpad, max_bytes=10_000)
+    app.guard_sketchpad_blobs(sketchpad, max_bytes=12_000)
     kept = sketchpad.blob_storage
+    entry = app.BLOB_ENTRY_BYTES
     for number in range(5):
         for kind in ("background", "composite"):
             sketchpad.accept_blobs(blobs_request(f"d{number}", kind, png_of(2_000)))
-    # Two drawings of 4,000 bytes fit, a third would not.
-    assert (list(kept), kept.total) == (["d3", "d4"], 8_000)
+    # Two drawings of 4,000 bytes (and an entry's own) fit, a third would not.
+    assert (list(kept), kept.total) == (["d3", "d4"], 2 * (4_000 + entry))
     # An event reads d3 and releases it: room for d5 and d6, then d4 goes.
     sketchpad.preprocess(EditorData(id="d3", background=None, layers=[]))
-    assert (list(kept), kept.total) == (["d4"], 4_000)
+    assert (list(kept), kept.total) == (["d4"], 4_000 + entry)
     for name in ("d5", "d6"):
         sketchpad.accept_blobs(blobs_request(name, "composite", png_of(3_500)))
-    assert (list(kept), kept.total) == (["d5", "d6"], 7_000)
+    assert (list(kept), kept.total) == (["d5", "d6"], 2 * (3_500 + entry))
     # One drawing larger than the bound is kept until the next comes.
     sketchpad.accept_blobs(blobs_request("large", "composite", png_of(20_000)))
-    assert (list(kept), kept.total) == (["large"], 20_000)
+    assert (list(kept), kept.total) == (["large"], 20_000 + entry)
+    # Empty images count too: a flood of them cannot grow the store for good.
+    for number in range(100):
+        sketchpad.accept_blobs(blobs_request(f"e{number}", "composite", b""))
+    assert len(kept) == 12_000 // entry
 
 
 def test_a_drawing_sent_ahead_is_answered_as_the_same_drawing_uploaded(
@@ -443,3 +453,12 @@ def test_the_upload_age_is_an_hour_unless_set(monkeypatch):
             "DIGIT_UPLOAD_MAX_AGE must be a whole number of seconds above 0, "
             f"got {setting!r}"
         )
+
+
+def test_a_large_drawing_is_kept_for_a_correction_at_the_size_one_stores():
+    large = np.zeros((4000, 4000, 4), np.uint8)
+    large[1000:3000, 1900:2100] = 255
+    drawn = answers.Drawn.read({"layers": [large], "composite": large})
+    assert drawn.original.size == (280, 280)
+    small = np.zeros((280, 280, 4), np.uint8)
+    assert answers.Drawn.read({"layers": [large], "composite": small}).original is small

@@ -180,6 +180,13 @@ def test_uploads_over_five_megabytes_are_refused_and_small_ones_accepted(
             "/gradio_api/upload", files={"files": ("small.png", small)}
         )
         assert response.status_code == 200
+        # Each file under the limit, but more than two files' worth in one request.
+        three = b"\x89PNG" + bytes(3 * 1024 * 1024)
+        response = client.post(
+            "/gradio_api/upload",
+            files=[("files", (f"{name}.png", three)) for name in "abcd"],
+        )
+        assert (response.status_code, response.text) == (413, "Content Too Large")
 
 
 def test_old_uploads_are_deleted_and_the_examples_kept(tmp_path):
