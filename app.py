@@ -125,6 +125,7 @@ COPY_VALUE_JS = "(value) => value"
 # stroke as before; until then a change of language shows "Draw a digit".
 SESSION_CAPACITY = 1000
 # What /predict says of a first input that is not a Sketchpad value.
+VALUE_KEYS = ("background", "layers", "composite", "id")
 NOT_A_VALUE = (
     "expected a Sketchpad value: a dict of 'background', 'layers' (a list) and "
     "'composite', each an uploaded file or null"
@@ -645,16 +646,16 @@ def build_demo(model: Any = None, *, store: Path | None = None):
 
     def answer_payload(payload, choice, language, *slider_values):
         """`answer_page` for the Sketchpad's value as Gradio hands it over unread."""
-        drawing = None
-        if payload is not None:
-            try:
-                value = sketchpad.data_model.model_validate(payload)
-            except pydantic.ValidationError:
-                message = texts.text(
-                    "unreadable", texts.checked_language(language), error=NOT_A_VALUE
-                )
-                raise gr.Error(message, print_exception=False) from None
-            drawing = sketchpad.preprocess(value)
+        try:
+            if not isinstance(payload, dict) or payload.keys().isdisjoint(VALUE_KEYS):
+                raise ValueError(NOT_A_VALUE)
+            value = sketchpad.data_model.model_validate(payload)
+        except (ValueError, pydantic.ValidationError):
+            message = texts.text(
+                "unreadable", texts.checked_language(language), error=NOT_A_VALUE
+            )
+            raise gr.Error(message, print_exception=False) from None
+        drawing = sketchpad.preprocess(value)
         return answer_page(drawing, choice, language, *slider_values)
 
     # Larger drawings wait here for a worker thread, not in the queue: a small one

@@ -508,6 +508,9 @@ def test_a_dict_with_every_key_none_over_http_is_refused_cleanly(client, tmp_pat
     for value in (
         {"background": None, "layers": None, "composite": None},
         {"background": 7, "layers": [], "composite": None},
+        {"foo": "bar"},
+        {},
+        None,
     ):
         message = app_error(client, value, "current", api_name="/predict")
         assert message == f"Could not read this drawing: {app.NOT_A_VALUE}"
