@@ -72,27 +72,30 @@ class Drawn:
         return cls(digit, kept_original(original))
 
 
-def kept_original(original: Any) -> Image.Image | None:
+def kept_original(original: Any) -> np.ndarray | Image.Image | None:
     """The composite as a `Drawn` keeps it, for a correction: a path or a file dict
     is not kept (the 28x28 form is what matters); encoded bytes are kept as they came,
     decoded only if a correction keeps them; a decoded picture larger than what a
-    correction stores is shrunk to that now, since every tab keeps its last drawing
-    in memory and a 4000x4000 one would hold 64 MB.
+    correction stores is reduced now (every n-th pixel), since every tab
+    keeps its last drawing in memory and a 4000x4000 one would hold 64 MB.
     """
-    try:
-        if isinstance(original, bytes):
+    if isinstance(original, bytes):
+        try:
             return Image.open(io.BytesIO(original))
-        if isinstance(original, np.ndarray | Image.Image):
-            if isinstance(original, Image.Image):
-                side = max(original.size)
-            else:
-                side = max(original.shape[:2], default=0)
-            if side <= feedback.ORIGINAL_MAX_SIDE:
-                return original
-            return Image.open(io.BytesIO(feedback.original_png(original)))
-    except (OSError, ValueError, Image.DecompressionBombError):
-        pass
-    return None
+        except (OSError, Image.DecompressionBombError):
+            return None
+    if isinstance(original, Image.Image):
+        side = max(original.size)
+    elif isinstance(original, np.ndarray) and original.ndim >= 2:
+        side = max(original.shape[:2])
+    else:
+        return None
+    factor = -(-side // feedback.ORIGINAL_MAX_SIDE)
+    if factor <= 1:
+        return original
+    if isinstance(original, Image.Image):
+        return original.reduce(factor)  # A box average, in C.
+    return np.ascontiguousarray(original[::factor, ::factor])
 
 
 def is_scribble(image28: np.ndarray, drawn: np.ndarray | None = None) -> bool:
