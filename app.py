@@ -613,7 +613,6 @@ def build_demo(model: Any = None, *, store: Path | None = None):
     """
     import anyio
     import gradio as gr
-    import pydantic
 
     if model is None:
         holder = ModelHolder(store) if store is not None else default_holder()
@@ -650,7 +649,7 @@ def build_demo(model: Any = None, *, store: Path | None = None):
             if not isinstance(payload, dict) or payload.keys().isdisjoint(VALUE_KEYS):
                 raise ValueError(NOT_A_VALUE)
             value = sketchpad.data_model.model_validate(payload)
-        except (ValueError, pydantic.ValidationError):
+        except ValueError:  # pydantic's ValidationError too.
             message = texts.text(
                 "unreadable", texts.checked_language(language), error=NOT_A_VALUE
             )
@@ -664,18 +663,20 @@ def build_demo(model: Any = None, *, store: Path | None = None):
 
     async def on_stroke(payload, choice, language, *slider_values):
         drawing = sent_ahead(sketchpad, payload)
-        answer = answer_payload if drawing is None else answer_page
+        answer, value = (
+            (answer_payload, payload) if drawing is None else (answer_page, drawing)
+        )
         try:
-            pixels = payload_pixels(payload if drawing is None else drawing)
+            pixels = payload_pixels(value)
         except ValueError as error:
             language = texts.checked_language(language)
             message = texts.text("unreadable", language, error=str(error))
             raise gr.Error(message, print_exception=False) from None
-        arguments = (payload if drawing is None else drawing, choice, language)
+        arguments = (value, choice, language, *slider_values)
         if holder.ready(choice) and pixels <= INLINE_MAX_PIXELS:
-            return answer(*arguments, *slider_values)
+            return answer(*arguments)
         return await anyio.to_thread.run_sync(
-            answer, *arguments, *slider_values, limiter=large_drawings
+            answer, *arguments, limiter=large_drawings
         )
 
     def answer_fast(data_uri, choice, language):
